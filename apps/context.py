@@ -1,0 +1,58 @@
+"""What every app service is built from: core objects plus paths. Built once at the process edge."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # heavy-ish imports stay out of `greenstack --help`
+    from apps.settings import Settings
+    from core.carbon import IntensitySource
+    from core.energy import Meter
+    from core.ledger import Ledger
+
+
+@dataclass(frozen=True)
+class AppContext:
+    """Shared handles for app services. Constructed by :func:`build_context` or by tests."""
+
+    data_dir: Path  # shipped sample data root (``data/``) or the user's data
+    cache_dir: Path  # git-ignored derived data; run store under ``cache_dir / "runs"``
+    models_dir: Path  # ``models/<app>/`` holds model cards (JSON) and artifacts
+    ledger: Ledger
+    meter: Meter
+    carbon: IntensitySource  # resolved zone; `.intensity(at=None)` gives an Intensity with source
+    pue: float = 1.0
+    force: bool = False  # rerun finished runs instead of reusing
+
+    def app_models_dir(self, app: str) -> Path:
+        """``models/<app>/``, created on demand."""
+        path = self.models_dir / app
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def app_cache_dir(self, app: str) -> Path:
+        """``<cache>/<app>/``, created on demand."""
+        path = self.cache_dir / app
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+
+def build_context(settings: Settings) -> AppContext:
+    """Build the context from settings; raises UnknownZoneError when no zone is set."""
+    from core.carbon import resolve_source
+    from core.energy import Meter
+    from core.ledger import Ledger
+
+    settings.cache_dir.mkdir(parents=True, exist_ok=True)
+    return AppContext(
+        data_dir=settings.data_dir,
+        cache_dir=settings.cache_dir,
+        models_dir=settings.models_dir,
+        ledger=Ledger(settings.resolved_ledger_url()),
+        meter=Meter(),
+        carbon=resolve_source(zone=settings.zone, hourly_csv=settings.grid_csv),
+        pue=settings.pue,
+        force=settings.force,
+    )
