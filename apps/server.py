@@ -1,0 +1,158 @@
+"""The REST API: one FastAPI app mounting every app's router under ``/v1``.
+
+Build it with :func:`create_app` (never at import). ``greenstack serve`` runs it under uvicorn
+with ``factory=True``, so each worker builds its own app from the same settings; all shared state
+(ledger, API keys, run store) lives in the ledger database or on disk.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from apps.auth import ApiKeyStore
+from apps.metrics import ServerMetrics
+from apps.middleware import BodySizeLimitMiddleware, MetricsMiddleware, TimeoutMiddleware
+from core.errors import (
+    ConfigError,
+    DataError,
+    GateError,
+    GreenstackError,
+    LedgerError,
+    ModelError,
+)
+
+if TYPE_CHECKING:
+    from apps.context import AppContext
+    from apps.settings import Settings
+
+logger = logging.getLogger(__name__)
+
+APP_NAMES: tuple[str, ...] = ("maintenance", "deforestation", "cooling", "assistant")
+API_PREFIX = "/v1"
+DEFAULT_REQUEST_TIMEOUT_S = 120.0  # an LLM answer on 2 CPU cores can take a minute
+
+# Errors every mounted route may answer with, documented so clients (and the fuzzer) expect them.
+_ERROR_SCHEMA = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "properties": {"detail": {}},
+                "required": ["detail"],
+            }
+        }
+    }
+}
+COMMON_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid configuration or parameter", **_ERROR_SCHEMA},
+    401: {"description": "Missing, unknown or revoked API key", **_ERROR_SCHEMA},
+    403: {"description": "API key lacks the scope this endpoint needs", **_ERROR_SCHEMA},
+    409: {"description": "Quality gate could not compare models", **_ERROR_SCHEMA},
+    413: {"description": "Request body over the server limit", **_ERROR_SCHEMA},
+    422: {"description": "Invalid input data", **_ERROR_SCHEMA},
+    503: {"description": "Model or ledger unavailable", **_ERROR_SCHEMA},
+    504: {"description": "No response within the request timeout", **_ERROR_SCHEMA},
+}
+
+# Domain errors → HTTP status; first match wins (subclasses before their parents).
+_ERROR_STATUS: tuple[tuple[type[GreenstackError], int], ...] = (
+    (DataError, 422),
+    (ConfigError, 400),
+    (GateError, 409),
+    (ModelError, 503),
+    (LedgerError, 503),
+)
+
+
+def module_exists(name: str) -> bool:
+    """Whether ``name`` can be imported (its parent packages exist), without importing it."""
+    try:
+        return importlib.util.find_spec(name) is not None
+    except ModuleNotFoundError:
+        return False
+
+
+def available_apps(module: str) -> list[str]:
+    """Apps that ship ``apps/<app>/<module>.py``, in the suite's order."""
+    return [a for a in APP_NAMES if module_exists(f"apps.{a}.{module}")]
+
+
+def _mount_routers(app: FastAPI) -> dict[str, str]:
+    """Include each app's router under /v1; returns {app: error} for routers that failed."""
+    errors: dict[str, str] = {}
+    mounted: list[str] = []
+    for name in available_apps("router"):
+        try:
+            module = importlib.import_module(f"apps.{name}.router")
+            app.include_router(module.router, prefix=API_PREFIX, responses=COMMON_ERROR_RESPONSES)
+        except Exception as e:  # one broken app must not take the others down; /health shows it
+            logger.exception("could not mount the %s router", name)
+            errors[name] = f"{type(e).__name__}: {e}"
+            continue
+        mounted.append(name)
+    app.state.mounted_apps = tuple(mounted)
+    return errors
+
+
+async def _greenstack_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    status = next((code for cls, code in _ERROR_STATUS if isinstance(exc, cls)), 500)
+    if status >= 500:
+        logger.error("%s %s failed: %s", request.method, request.url.path, exc)
+    return JSONResponse({"detail": str(exc)}, status_code=status)
+
+
+def create_app(
+    settings: Settings | None = None,
+    ctx: AppContext | None = None,
+    *,
+    request_timeout_s: float = DEFAULT_REQUEST_TIMEOUT_S,
+    cors_origins: Sequence[str] = (),
+) -> FastAPI:
+    """Build the API server.
+
+    ``settings`` default to ``Settings()`` (``GREENSTACK_*`` env vars); ``ctx`` defaults to
+    ``build_context(settings)``. CORS stays off unless ``cors_origins`` names origins.
+    """
+    from apps.context import build_context
+    from apps.settings import Settings
+    from apps.system_routes import build_system_router, ledger_totals
+
+    settings = settings or Settings()
+    ctx = ctx or build_context(settings)
+    app = FastAPI(
+        title="greenstack API",
+        version="0.1.0",
+        description=(
+            "Sustainability-impact suite: every app reports the emissions it saves next to the "
+            "emissions it costs. Reads may be open (GREENSTACK_OPEN_READS); writes need an API "
+            "key with the right scope (`greenstack keys create --scopes read control jobs admin`)."
+        ),
+    )
+    app.state.settings = settings
+    app.state.ctx = ctx
+    app.state.key_store = ApiKeyStore(ctx.ledger.engine)
+    app.state.metrics = ServerMetrics(lambda: ledger_totals(ctx.ledger))
+    app.state.mount_errors = _mount_routers(app)
+    app.include_router(build_system_router(), responses=COMMON_ERROR_RESPONSES)
+    app.add_exception_handler(GreenstackError, _greenstack_error_handler)
+
+    # add_middleware wraps outward: the last added runs first. Order seen by a request:
+    # metrics → body limit → timeout → (CORS) → routes, so 413/504 answers are counted too.
+    if cors_origins:
+        from fastapi.middleware.cors import CORSMiddleware
+
+        app.add_middleware(
+            CORSMiddleware, allow_origins=list(cors_origins), allow_methods=["*"],
+            allow_headers=["*"],
+        )
+    app.add_middleware(TimeoutMiddleware, timeout_s=request_timeout_s)
+    app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    return app

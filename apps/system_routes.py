@@ -1,0 +1,189 @@
+"""Suite-wide endpoints: ``/health``, ``/metrics`` and ``/v1/impact``."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import logging
+from typing import Annotated, Any, Literal
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, Field
+
+from apps.context import AppContext
+from apps.deps import ContextDep, Principal, require_scope
+from apps.metrics import AppTotals
+
+logger = logging.getLogger(__name__)
+
+EMPTY_LEDGER_HINT = (
+    "The ledger has no records yet. Produce them with `make demo` or `greenstack run all` "
+    "(one app: `greenstack run maintenance`)."
+)
+ReadDep = Annotated[Principal, Depends(require_scope("read"))]
+
+
+class LedgerHealth(BaseModel):
+    """Whether the ledger database answers."""
+
+    reachable: bool
+    backend: str = Field(description="SQLAlchemy dialect, e.g. sqlite or postgresql")
+    error: str | None = None
+
+
+class AppHealth(BaseModel):
+    """One app as this server process sees it."""
+
+    name: str
+    router_mounted: bool
+    error: str | None = Field(None, description="why the router or service is unavailable")
+    service: dict[str, Any] | None = Field(
+        None, description="the app service's own health(): served model, gate status, ..."
+    )
+
+
+class HealthOut(BaseModel):
+    """Server health: ledger reachability and each app's serving state."""
+
+    status: Literal["ok", "degraded"]
+    ledger: LedgerHealth
+    apps: list[AppHealth]
+
+
+class ImpactOut(BaseModel):
+    """Impact report per app (``core.impact.ImpactReport.to_dict()``) and for the whole suite."""
+
+    apps: dict[str, dict[str, Any]]
+    total: dict[str, Any] | None = Field(None, description="all apps together; null if empty")
+    empty: bool
+    hint: str | None = Field(None, description="how to produce data when the ledger is empty")
+
+
+def _to_plain(value: Any) -> Any:
+    """Service health payloads as JSON-ready dicts (pydantic, dataclass, or dict)."""
+    if hasattr(value, "model_dump"):
+        return value.model_dump(mode="json")
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return dataclasses.asdict(value)
+    return value
+
+
+def _service_for(app_name: str) -> Any:
+    """The app's cached ``service_for(ctx)`` factory, from its router or service module."""
+    for module in ("router", "service"):
+        mod = importlib.import_module(f"apps.{app_name}.{module}")
+        factory = getattr(mod, "service_for", None)
+        if factory is not None:
+            return factory
+    return None
+
+
+def _app_health(name: str, ctx: AppContext, mounted: bool, mount_error: str | None) -> AppHealth:
+    if not mounted:
+        return AppHealth(name=name, router_mounted=False, error=mount_error or "not installed")
+    try:
+        factory = _service_for(name)
+        service = factory(ctx) if factory else None
+        health = getattr(service, "health", None)
+        payload = _to_plain(health()) if callable(health) else None
+    except Exception as e:  # health reports a broken service instead of failing the probe
+        logger.exception("health() of %s failed", name)
+        return AppHealth(name=name, router_mounted=True, error=f"{type(e).__name__}: {e}")
+    if payload is not None and not isinstance(payload, dict):
+        payload = {"value": payload}
+    return AppHealth(name=name, router_mounted=True, service=payload)
+
+
+def _ledger_health(ctx: AppContext) -> LedgerHealth:
+    engine = ctx.ledger.engine
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT 1"))
+    except sa.exc.SQLAlchemyError as e:
+        return LedgerHealth(reachable=False, backend=engine.dialect.name, error=str(e))
+    return LedgerHealth(reachable=True, backend=engine.dialect.name)
+
+
+def ledger_apps(ledger: Any) -> list[str]:
+    """Apps with at least one footprint or saving record, sorted."""
+    return sorted({r.app for r in ledger.footprints()} | {r.app for r in ledger.savings()})
+
+
+def ledger_totals(ledger: Any) -> list[AppTotals]:
+    """Per-app footprint energy/emissions and central savings (monitoring excluded)."""
+    from core.impact import ImpactReport
+
+    rows = []
+    for app in ledger_apps(ledger):
+        report = ImpactReport.from_ledger(ledger, app=app)
+        rows.append(
+            AppTotals(
+                app=app,
+                footprint_energy_kwh=report.footprint_energy_kwh,
+                footprint_co2e_kg=report.footprint_co2e_kg,
+                saved_co2e_kg=report.savings_co2e_kg,
+                records=report.records,
+            )
+        )
+    return rows
+
+
+def build_system_router() -> APIRouter:
+    """Routes every server has regardless of which apps are installed."""
+    router = APIRouter()
+
+    @router.get("/health", tags=["system"])
+    def health(request: Request, ctx: ContextDep) -> HealthOut:
+        """Ledger reachability and, per app, whether its router is mounted and what it serves."""
+        mounted = set(getattr(request.app.state, "mounted_apps", ()))
+        errors: dict[str, str] = getattr(request.app.state, "mount_errors", {})
+        from apps.server import APP_NAMES
+
+        apps = [_app_health(n, ctx, n in mounted, errors.get(n)) for n in APP_NAMES]
+        ledger = _ledger_health(ctx)
+        ok = ledger.reachable and not any(a.error for a in apps if a.router_mounted)
+        return HealthOut(status="ok" if ok else "degraded", ledger=ledger, apps=apps)
+
+    @router.get(
+        "/metrics",
+        tags=["system"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
+    def metrics(request: Request, _: ReadDep) -> Response:
+        """Prometheus text: requests, latency histograms, ledger energy and CO2 per app."""
+        body = request.app.state.metrics.render()
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    @router.get("/v1/impact", tags=["impact"], responses={404: {"description": "No ledger records for that app"}})
+    def impact(
+        ctx: ContextDep,
+        _: ReadDep,
+        app: Annotated[str | None, Query(max_length=64, description="one app; all if unset")] = None,
+    ) -> ImpactOut:
+        """Footprint by phase, savings with ranges, net, payback and SCI, per app and in total."""
+        return _impact(ctx, app)
+
+    return router
+
+
+def _impact(ctx: AppContext, app: str | None) -> ImpactOut:
+    from core.impact import ImpactReport
+
+    names = ledger_apps(ctx.ledger)
+    if app is not None and app not in names:
+        raise HTTPException(
+            404,
+            f"no ledger records for app {app!r}; apps with records: {names or 'none'}. "
+            + EMPTY_LEDGER_HINT,
+        )
+    selected = [app] if app else names
+    per_app = {n: ImpactReport.from_ledger(ctx.ledger, app=n).to_dict() for n in selected}
+    total = ImpactReport.from_ledger(ctx.ledger).to_dict() if names and not app else None
+    return ImpactOut(
+        apps=per_app, total=total, empty=not names, hint=None if names else EMPTY_LEDGER_HINT
+    )
