@@ -1,0 +1,1 @@
+"""Efficiency-first LLM assistant: offline SmolLM2, OpenAI-compatible API, energy per request."""
