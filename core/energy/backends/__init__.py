@@ -1,0 +1,1 @@
+"""Energy backends, one per hardware boundary, behind :class:`base.EnergyBackend`."""
