@@ -1,0 +1,109 @@
+"""Stable-baselines3 agents (SAC, PPO) on :class:`~apps.cooling.env.CoolingEnv`.
+
+torch and stable-baselines3 are imported inside the functions, so importing this module is light.
+Training uses one torch thread (the machine is shared) and short 7-day episodes drawn from the
+June-September season of the training scenario.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from apps.cooling.env import CoolingEnv
+from apps.cooling.scenario import ScenarioSpec
+
+ALGOS = ("sac", "ppo")
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Hyperparameters of one agent; ``steps`` = control steps (hours) of training."""
+
+    algo: str = "sac"
+    learning_rate: float = 1e-3
+    gamma: float = 0.95
+    net_width: int = 64
+    steps: int = 2000
+    seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    def with_steps(self, steps: int) -> AgentConfig:
+        return replace(self, steps=int(steps))
+
+
+def make_env(specs: tuple[ScenarioSpec, ...], building: str, episode_days: int = 7) -> CoolingEnv:
+    """The training env (hourly control, 15-minute physics)."""
+    return CoolingEnv(specs, building=building, episode_days=episode_days)
+
+
+def build_model(cfg: AgentConfig, env: CoolingEnv) -> Any:
+    """An untrained SB3 model for ``cfg``."""
+    import torch
+    from stable_baselines3 import PPO, SAC
+
+    torch.set_num_threads(1)
+    net = [cfg.net_width, cfg.net_width]
+    if cfg.algo == "sac":
+        return SAC("MlpPolicy", env, learning_rate=cfg.learning_rate, gamma=cfg.gamma,
+                   batch_size=128, buffer_size=50_000, learning_starts=200, train_freq=2,
+                   gradient_steps=1, policy_kwargs={"net_arch": net}, seed=cfg.seed, device="cpu",
+                   verbose=0)
+    if cfg.algo == "ppo":
+        return PPO("MlpPolicy", env, learning_rate=cfg.learning_rate, gamma=cfg.gamma,
+                   n_steps=336, batch_size=112, n_epochs=5, policy_kwargs={"net_arch": net},
+                   seed=cfg.seed, device="cpu", verbose=0)
+    raise ValueError(f"unknown algo {cfg.algo!r}; use one of {ALGOS}")
+
+
+def train(cfg: AgentConfig, specs: tuple[ScenarioSpec, ...], building: str, save_to: Path) -> Path:
+    """Train ``cfg`` for ``cfg.steps`` control steps and save the SB3 zip; returns its path."""
+    env = make_env(specs, building)
+    model = build_model(cfg, env)
+    model.learn(total_timesteps=cfg.steps, progress_bar=False)
+    save_to.parent.mkdir(parents=True, exist_ok=True)
+    model.save(save_to)
+    return save_to.with_suffix(".zip") if save_to.suffix != ".zip" else save_to
+
+
+def load_model(path: Path, algo: str) -> Any:
+    """Load a saved SB3 model on CPU."""
+    import torch
+    from stable_baselines3 import PPO, SAC
+
+    torch.set_num_threads(1)
+    cls = {"sac": SAC, "ppo": PPO}[algo]
+    return cls.load(path, device="cpu")
+
+
+class AgentController:
+    """Wraps an SB3 model as a :class:`~apps.cooling.baselines.Controller` (deterministic)."""
+
+    def __init__(self, model: Any, name: str = "agent") -> None:
+        self.model, self.name = model, name
+
+    def act(self, obs: np.ndarray, state: dict[str, Any]) -> float:
+        action, _ = self.model.predict(obs, deterministic=True)
+        return float(np.asarray(action).reshape(-1)[0])
+
+
+def actor_network(model: Any) -> Any:
+    """The deterministic actor as a plain torch module: obs (N, 24) -> action (N, 1) in [-1, 1]."""
+    import torch
+
+    policy = model.policy
+
+    class _Actor(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.policy = policy
+
+        def forward(self, obs: torch.Tensor) -> torch.Tensor:
+            return self.policy._predict(obs, deterministic=True).clamp(-1.0, 1.0)
+
+    return _Actor().eval()

@@ -1,0 +1,110 @@
+"""Compact serving policy: the agent's actor distilled (core.compress.distill) into a 24-16-1
+tanh MLP served with plain numpy, gated against the actor with core.gates.
+
+Gate metric: action agreement = share of states where the compact action is within 0.1 (of the
+[-1, 1] range, i.e. 0.3 K of setpoint) of the reference action. Slices: occupied hours, hours of
+high carbon intensity, demand-response hours.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from apps.cooling.env import OBS_DIM
+
+AGREEMENT_TOL = 0.1
+HIDDEN = 16
+
+
+def action_agreement(targets: Any, predictions: Any) -> float:
+    """Share of rows where |prediction - target| <= 0.1 (targets = reference actions)."""
+    y = np.asarray(targets, float).reshape(-1)
+    p = np.asarray(predictions, float).reshape(-1)
+    return float(np.mean(np.abs(p - y) <= AGREEMENT_TOL))
+
+
+@dataclass(frozen=True)
+class NumpyPolicy:
+    """Weights of the distilled MLP; ``predict`` needs only numpy (no torch in the BMS server)."""
+
+    w1: np.ndarray
+    b1: np.ndarray
+    w2: np.ndarray
+    b2: np.ndarray
+    name: str = "compact-mlp16"
+
+    def predict(self, obs: np.ndarray) -> np.ndarray:
+        """obs (N, 24) -> actions (N, 1) in [-1, 1]."""
+        h = np.tanh(np.asarray(obs, np.float32) @ self.w1 + self.b1)
+        return np.tanh(h @ self.w2 + self.b2)
+
+    def act(self, obs: np.ndarray, state: dict[str, Any]) -> float:
+        return float(self.predict(obs.reshape(1, -1))[0, 0])
+
+    @property
+    def size_bytes(self) -> int:
+        return int(sum(a.nbytes for a in (self.w1, self.b1, self.w2, self.b2)))
+
+    def to_npz(self, path: Any) -> None:
+        np.savez(path, w1=self.w1, b1=self.b1, w2=self.w2, b2=self.b2)
+
+    @classmethod
+    def from_npz(cls, path: Any) -> NumpyPolicy:
+        with np.load(path) as z:
+            return cls(z["w1"], z["b1"], z["w2"], z["b2"])
+
+
+def distill_policy(teacher: Any, obs: np.ndarray, epochs: int = 30, seed: int = 0) -> NumpyPolicy:
+    """Distil the torch actor ``teacher`` on observations ``obs`` (N, 24) into a NumpyPolicy."""
+    import torch
+
+    from core.compress import distill
+
+    torch.manual_seed(seed)
+    student = torch.nn.Sequential(torch.nn.Linear(OBS_DIM, HIDDEN), torch.nn.Tanh(),
+                                  torch.nn.Linear(HIDDEN, 1), torch.nn.Tanh())
+    x = torch.as_tensor(obs, dtype=torch.float32)
+    with torch.no_grad():
+        y = teacher(x)
+    perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+    batches = [(x[perm[i:i + 256]], y[perm[i:i + 256]]) for i in range(0, len(x), 256)]
+    result = distill(teacher, student, batches, epochs=epochs, alpha=1.0, task="regression", lr=3e-3)
+    model = result.model if hasattr(result, "model") else result
+    lin1, lin2 = model[0], model[2]
+    return NumpyPolicy(lin1.weight.detach().numpy().T.copy(), lin1.bias.detach().numpy().copy(),
+                       lin2.weight.detach().numpy().T.copy(), lin2.bias.detach().numpy().copy())
+
+
+def torch_param_bytes(module: Any) -> int:
+    """Size of a torch module's parameters, bytes."""
+    return int(sum(p.numel() * p.element_size() for p in module.parameters()))
+
+
+def gate_compact(teacher: Any, compact: NumpyPolicy, obs: np.ndarray, slices: dict[str, np.ndarray],
+                 meter: Any = None) -> Any:
+    """core.gates verdict of ``compact`` against the torch actor on held-out observations."""
+    import torch
+
+    from core.gates import BenchmarkConfig, Candidate, EvalSet, GateSpec, evaluate_gate
+
+    with torch.no_grad():
+        ref_actions = teacher(torch.as_tensor(obs, dtype=torch.float32)).numpy().reshape(-1)
+
+    def ref_predict(batch: Any) -> np.ndarray:
+        with torch.no_grad():
+            return teacher(torch.as_tensor(np.asarray(batch), dtype=torch.float32)).numpy().reshape(-1)
+
+    def cand_predict(batch: Any) -> np.ndarray:
+        return compact.predict(np.asarray(batch)).reshape(-1)
+
+    eval_set = EvalSet(name="cooling-heldout-states", inputs=obs.astype(np.float32),
+                       targets=ref_actions, slices=slices)
+    spec = GateSpec(metric="action_agreement", metric_fn=action_agreement, higher_is_better=True,
+                    max_drop=0.10, max_slice_drop=0.20, min_speedup=1.5, max_size_ratio=0.5)
+    ref = Candidate(name="sac-actor", predict=ref_predict, size_bytes=torch_param_bytes(teacher))
+    cand = Candidate(name=compact.name, predict=cand_predict, size_bytes=compact.size_bytes)
+    bench = BenchmarkConfig(batch_size=1, threads=1, warmup=3, repeats=10, max_units=128)
+    return evaluate_gate(ref, cand, eval_set, spec, bench=bench, meter=meter)

@@ -1,0 +1,199 @@
+"""Gymnasium environment: one office zone or data hall on real weather and grid carbon.
+
+Observation (float32, 24 values, roughly unit-scaled): sin/cos of local hour and day of year,
+occupied now / within the next hour, outdoor temperature now and forecast +1/+3/+6 h, controlled
+temperature, current setpoint, carbon intensity now and its 24 h forecast as eight 3-hour means,
+price, demand-response event now / within 3 h. Forecasts are perfect (taken from the files).
+Action: one value in [-1, 1] = setpoint offset around the envelope's reference (see
+:mod:`apps.cooling.safety`); the setpoint is clamped and rate-limited (1 K / 15 min).
+Reward: -(lambda_E kWh + lambda_C kgCO2 + lambda_T discomfort K h + lambda_DR kWh over the DR
+limit), per 100 m2 of floor.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+
+from apps.cooling.safety import ENVELOPES, action_to_setpoint, clamp, rate_limit
+from apps.cooling.scenario import ScenarioSpec, build_scenario, default_train_spec, make_building
+
+OBS_DIM = 24
+SEASON_FIRST_DAY = 151  # 1 June (0-based day of 2022)
+SEASON_LAST_DAY = 272  # 30 September
+WARMUP_DAYS = 2
+
+
+@dataclass(frozen=True)
+class RewardWeights:
+    """Reward weights; per kWh, per kgCO2, per K h of discomfort, per kWh above a DR limit."""
+
+    energy_per_kwh: float = 0.10
+    co2_per_kg: float = 0.25
+    discomfort_per_kh: float = 2.0
+    dr_per_kwh: float = 0.5
+
+
+DR_LIMIT_W_M2 = {"office": 15.0, "datahall": 40.0}  # HVAC import limit during DR events
+
+
+class CoolingEnv(gym.Env):
+    """Cooling control over one or more scenarios; an episode is ``episode_days`` of the season."""
+
+    metadata = {"render_modes": []}
+
+    def __init__(self, specs: Sequence[ScenarioSpec] | None = None, building: str = "office",
+                 episode_days: int = 7, control_step_min: int = 60, dt_s: float = 900.0,
+                 weights: RewardWeights | None = None, random_start: bool = True) -> None:
+        super().__init__()
+        self.specs = tuple(specs) if specs else (default_train_spec(building),)
+        if any(s.building != building for s in self.specs):
+            raise ValueError(f"all scenarios must be for building {building!r}")
+        if control_step_min * 60 % dt_s:
+            raise ValueError("control_step_min must be a multiple of the simulation step")
+        self.building_kind = building
+        self.envelope = ENVELOPES[building]
+        self.episode_days, self.dt_s = int(episode_days), float(dt_s)
+        self.substeps = int(control_step_min * 60 // dt_s)
+        self.weights = weights or RewardWeights()
+        self.random_start = random_start
+        self.observation_space = gym.spaces.Box(-10.0, 10.0, (OBS_DIM,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self.scenarios = [build_scenario(s, self.dt_s) for s in self.specs]
+        self.sc = self.scenarios[0]
+        self.building = make_building(building)
+        self.k = self.k_end = 0
+        self.setpoint_c = self.envelope.reference_occupied_c
+
+    # -- gymnasium API -------------------------------------------------------------------
+    def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
+        super().reset(seed=seed)
+        options = options or {}
+        idx = options.get("scenario", int(self.np_random.integers(len(self.scenarios))))
+        self.sc = self.scenarios[int(idx)]
+        last_start = SEASON_LAST_DAY + 1 - self.episode_days
+        if "start_day" in options:
+            day = int(options["start_day"])
+        elif self.random_start:
+            day = int(self.np_random.integers(SEASON_FIRST_DAY, max(last_start, SEASON_FIRST_DAY) + 1))
+        else:
+            day = SEASON_FIRST_DAY
+        sph = self.sc.steps_per_hour
+        self.k = day * 24 * sph
+        self.k_end = min(self.k + self.episode_days * 24 * sph, self.sc.n_steps)
+        self._warm_up(float(self.np_random.uniform(-1.0, 1.0)))
+        return self._obs(), {"scenario": self.sc.spec.label, "start_day": day}
+
+    def step(self, action):
+        target = action_to_setpoint(float(np.asarray(action).reshape(-1)[0]),
+                                    bool(self.sc.occupied[self.k]), self.envelope)
+        info = self._advance(target)
+        w = self.weights
+        reward = -(w.energy_per_kwh * info["elec_kwh"] + w.co2_per_kg * info["co2_kg"]
+                   + w.discomfort_per_kh * info["discomfort_kh"] + w.dr_per_kwh * info["dr_excess_kwh"])
+        reward /= self.sc.floor_area_m2 / 100.0
+        truncated = self.k >= self.k_end
+        return self._obs(), float(reward), False, truncated, info
+
+    # -- simulation ----------------------------------------------------------------------
+    def _warm_up(self, start_offset_k: float) -> None:
+        """Run the reference schedule for two days so the thermal mass starts realistic."""
+        env, sph = self.envelope, self.sc.steps_per_hour
+        self.building.reset(env.reference_occupied_c + env.temp_offset_k + start_offset_k)
+        k0 = max(self.k - WARMUP_DAYS * 24 * sph, 0)
+        for k in range(k0, self.k):
+            ref = env.reference_occupied_c if self.sc.occupied[k] else env.reference_unoccupied_c
+            self.building.step(self.sc.drivers, k, ref, self.dt_s)
+        self.setpoint_c = env.reference_unoccupied_c if not self.sc.occupied[self.k] else env.reference_occupied_c
+        self.temp_c = self.setpoint_c + env.temp_offset_k
+
+    def _advance(self, target_c: float) -> dict[str, Any]:
+        sc, env, dt_h = self.sc, self.envelope, self.dt_s / 3600.0
+        acc = dict(elec_kwh=0.0, cooling_elec_kwh=0.0, co2_kg=0.0, co2_marginal_kg=0.0, cost_usd=0.0,
+                   discomfort_kh=0.0, occupied_h=0.0, outside_band_h=0.0, dr_excess_kwh=0.0,
+                   peak_kw=0.0)
+        dr_limit_kw = DR_LIMIT_W_M2[self.building_kind] * sc.floor_area_m2 / 1000.0
+        for _ in range(self.substeps):
+            if self.k >= sc.n_steps:
+                break
+            k = self.k
+            self.setpoint_c = clamp(rate_limit(self.setpoint_c, target_c, self.dt_s), env)
+            out = self.building.step(sc.drivers, k, self.setpoint_c, self.dt_s)
+            kw = out.elec_w / 1000.0
+            kwh = kw * dt_h
+            acc["elec_kwh"] += kwh
+            acc["cooling_elec_kwh"] += out.cooling_elec_w / 1000.0 * dt_h
+            acc["co2_kg"] += kwh * sc.ci_g_per_kwh[k] / 1000.0
+            acc["co2_marginal_kg"] += kwh * sc.ci_marginal_g_per_kwh[k] / 1000.0
+            acc["cost_usd"] += kwh * sc.price_usd_per_kwh[k]
+            acc["peak_kw"] = max(acc["peak_kw"], kw)
+            if sc.dr_event[k]:
+                acc["dr_excess_kwh"] += max(kw - dr_limit_kw, 0.0) * dt_h
+            if out.occupied:
+                dev = max(env.comfort_low_c - out.temp_c, out.temp_c - env.comfort_high_c, 0.0)
+                acc["discomfort_kh"] += dev * dt_h
+                acc["occupied_h"] += dt_h
+                acc["outside_band_h"] += dt_h * (dev > 0.05)
+            self.temp_c = out.temp_c
+            self.k += 1
+        acc.update(temp_c=self.temp_c, setpoint_c=self.setpoint_c, outdoor_c=float(sc.temp_out_c[self.k - 1]),
+                   ci_g_per_kwh=float(sc.ci_g_per_kwh[self.k - 1]), step=self.k - 1)
+        return acc
+
+    # -- observation ---------------------------------------------------------------------
+    def _obs(self) -> np.ndarray:
+        sc, k, sph = self.sc, min(self.k, self.sc.n_steps - 1), self.sc.steps_per_hour
+        hour, day = sc.hour_of_day[k], sc.day_of_year[k]
+        ahead = np.arange(k, k + 24 * sph)
+        ci24 = np.take(sc.ci_g_per_kwh, ahead, mode="wrap").reshape(8, 3 * sph).mean(axis=1)
+        fc = np.take(sc.temp_out_c, [k + sph, k + 3 * sph, k + 6 * sph], mode="wrap")
+        occ_next = np.take(sc.occupied, k + sph, mode="wrap")
+        dr_soon = np.take(sc.dr_event, np.arange(k, k + 3 * sph), mode="wrap").max()
+        ref = self.envelope.reference_occupied_c + self.envelope.temp_offset_k
+        obs = np.concatenate([
+            [np.sin(2 * np.pi * hour / 24), np.cos(2 * np.pi * hour / 24),
+             np.sin(2 * np.pi * day / 365), np.cos(2 * np.pi * day / 365),
+             float(sc.occupied[k]), float(occ_next), (sc.temp_out_c[k] - 25.0) / 10.0],
+            (fc - 25.0) / 10.0,
+            [(self.temp_c - ref) / 3.0, (self.setpoint_c - self.envelope.reference_occupied_c) / 3.0,
+             sc.ci_g_per_kwh[k] / 500.0],
+            ci24 / 500.0,
+            [sc.price_usd_per_kwh[k] / 0.2, float(sc.dr_event[k]), float(dr_soon)],
+        ])
+        return np.clip(obs, -10.0, 10.0).astype(np.float32)
+
+    # -- for rule-based controllers ------------------------------------------------------
+    def control_state(self) -> dict[str, Any]:
+        """Raw (unscaled) state for rule-based controllers: local hour, occupancy, CI forecast."""
+        sc, k, sph = self.sc, min(self.k, self.sc.n_steps - 1), self.sc.steps_per_hour
+        return {
+            "hour": float(sc.hour_of_day[k]), "occupied": bool(sc.occupied[k]),
+            "occupied_within_h": [bool(np.take(sc.occupied, k + h * sph, mode="wrap")) for h in range(1, 5)],
+            "ci_now": float(sc.ci_g_per_kwh[k]),
+            "ci_24h": np.take(sc.ci_g_per_kwh, np.arange(k, k + 24 * sph, sph), mode="wrap"),
+            "day_of_year": int(sc.day_of_year[k]), "month": int(sc.weather.local_times[k // sph].month),
+            "temp_c": self.temp_c, "setpoint_c": self.setpoint_c, "dr_now": bool(sc.dr_event[k]),
+            "outdoor_c": float(sc.temp_out_c[k]),
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """What this env is, for model cards."""
+        return {"building": self.building_kind, "scenarios": [s.label for s in self.specs],
+                "episode_days": self.episode_days, "control_step_min": self.substeps * self.dt_s / 60,
+                "dt_s": self.dt_s, "weights": asdict(self.weights), "envelope": asdict(self.envelope)}
+
+
+def register_envs() -> None:
+    """Register the string ids (idempotent); runs when this module is imported."""
+    from apps.cooling import DATAHALL_ENV_ID, ENV_ID
+
+    for env_id, kind in ((ENV_ID, "office"), (DATAHALL_ENV_ID, "datahall")):
+        if env_id not in gym.registry:
+            gym.register(env_id, entry_point="apps.cooling.env:CoolingEnv", kwargs={"building": kind})
+
+
+register_envs()

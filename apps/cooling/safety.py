@@ -1,0 +1,62 @@
+"""Setpoint safety shared by the simulator and the REST service: envelope clamp and rate limit."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+MAX_RATE_K_PER_15MIN = 1.0  # a setpoint moves at most 1 K per 15 minutes (issue 6 safety rule)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Where a controller may put the setpoint and where comfort is judged, degC.
+
+    ``reference_*`` is the setpoint an action of 0 means; actions are offsets of at most
+    ``max_offset_k`` around it; the result is clamped to [min_c, max_c] in every case.
+    """
+
+    reference_occupied_c: float
+    reference_unoccupied_c: float
+    max_offset_k: float
+    min_c: float
+    max_c: float
+    comfort_low_c: float
+    comfort_high_c: float
+    controlled: str  # what the setpoint is: "zone air temperature" | "supply air temperature"
+    temp_offset_k: float = 0.0  # controlled temperature = setpoint + this (data-hall recirculation)
+
+
+# Office: comfort band 21-26 degC occupied (ASHRAE 55-2020 summer band at 0.5 clo, widened at
+# the bottom for the heating season); unoccupied setpoints may float up to 30 degC.
+OFFICE_ENVELOPE = Envelope(24.0, 27.0, 3.0, 20.0, 30.0, 21.0, 26.0, "zone air temperature")
+# Data hall: supply air 16.5-25.5 degC so inlet = supply + 1.5 K stays in ASHRAE TC9.9's 18-27.
+DATAHALL_ENVELOPE = Envelope(21.0, 21.0, 4.0, 16.5, 25.5, 18.0, 27.0, "supply air temperature",
+                             temp_offset_k=1.5)
+ENVELOPES = {"office": OFFICE_ENVELOPE, "datahall": DATAHALL_ENVELOPE}
+
+
+def clamp(setpoint_c: float, env: Envelope) -> float:
+    """Clamp into the envelope."""
+    return min(max(setpoint_c, env.min_c), env.max_c)
+
+
+def rate_limit(previous_c: float | None, target_c: float, dt_s: float,
+               max_k_per_15min: float = MAX_RATE_K_PER_15MIN) -> float:
+    """Move from ``previous_c`` toward ``target_c`` by at most ``max_k_per_15min`` per 900 s."""
+    if previous_c is None:
+        return target_c
+    max_step = max_k_per_15min * dt_s / 900.0
+    return previous_c + min(max(target_c - previous_c, -max_step), max_step)
+
+
+def action_to_setpoint(action: float, occupied: bool, env: Envelope) -> float:
+    """Map an action in [-1, 1] to a clamped setpoint."""
+    a = min(max(float(action), -1.0), 1.0)
+    ref = env.reference_occupied_c if occupied else env.reference_unoccupied_c
+    return clamp(ref + a * env.max_offset_k, env)
+
+
+def setpoint_to_action(setpoint_c: float, occupied: bool, env: Envelope) -> float:
+    """Inverse of :func:`action_to_setpoint` (clipped to [-1, 1])."""
+    ref = env.reference_occupied_c if occupied else env.reference_unoccupied_c
+    return min(max((setpoint_c - ref) / env.max_offset_k, -1.0), 1.0)
