@@ -61,7 +61,10 @@ def _error_value(nvml: Any, err: BaseException) -> int | None:
 def _handle(nvml: Any, device_id: DeviceId, count: int) -> Any:
     if isinstance(device_id, int):
         return nvml.nvmlDeviceGetHandleByIndex(device_id) if 0 <= device_id < count else None
-    return nvml.nvmlDeviceGetHandleByUUID(device_id)
+    try:
+        return nvml.nvmlDeviceGetHandleByUUID(device_id)
+    except nvml.NVMLError:  # unknown UUID: invalid entry, like an out-of-range index
+        return None
 
 
 def _open_device(
