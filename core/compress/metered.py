@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.compress.result import CompressionResult
 from core.errors import ConfigError
+from core.runs.measurement_io import window_measurement
 
 if TYPE_CHECKING:
     from core.energy import Meter
@@ -40,7 +41,7 @@ def run_compression(
     with meter.window(name, unit="model") as w:
         result = step()
         w.count += 1
-    measurement = w.measurement
+    measurement = window_measurement(w)
     result = dataclasses.replace(result, measurement=measurement)
     if ledger is not None:
         ledger.record_footprint(
