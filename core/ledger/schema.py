@@ -1,0 +1,101 @@
+"""Ledger tables (SQLAlchemy Core). Append-only: SQLite triggers refuse UPDATE and DELETE."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Column,
+    Engine,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    text,
+)
+
+SCHEMA_VERSION = 1
+metadata = MetaData()
+
+meta = Table(
+    "greenstack_meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", String(256), nullable=False),
+)
+
+footprints = Table(
+    "footprints",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("record_id", String(32), nullable=False, unique=True),
+    Column("created_unix_s", Float, nullable=False),
+    Column("app", String(64), nullable=False, index=True),
+    Column("run_id", String(128), nullable=False, index=True),
+    Column("phase", String(16), nullable=False),
+    # measurement
+    Column("name", String(128), nullable=False),
+    Column("unit", String(64)),
+    Column("count", Integer, nullable=False),
+    Column("start_unix_s", Float, nullable=False),
+    Column("wall_s", Float, nullable=False),
+    Column("cpu_s", Float, nullable=False),
+    Column("energy_j", Float, nullable=False),
+    Column("components_json", Text, nullable=False),
+    Column("method", String(16), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("uncertainty_rel", Float, nullable=False),
+    Column("utilisation", Float, nullable=False),
+    Column("measurement_notes_json", Text, nullable=False),
+    # intensity used
+    Column("zone", String(32), nullable=False),
+    Column("g_per_kwh", Float, nullable=False),
+    Column("intensity_source", Text, nullable=False),
+    Column("intensity_year", Integer, nullable=False),
+    Column("intensity_scope", String(16), nullable=False),
+    Column("intensity_gas", String(8), nullable=False),
+    Column("intensity_kind", String(16), nullable=False),
+    Column("intensity_method", String(16), nullable=False),
+    Column("intensity_at", String(40)),
+    # result
+    Column("pue", Float, nullable=False),
+    Column("co2e_kg", Float, nullable=False),
+    Column("notes", Text, nullable=False),
+)
+
+savings = Table(
+    "savings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("record_id", String(32), nullable=False, unique=True),
+    Column("created_unix_s", Float, nullable=False),
+    Column("app", String(64), nullable=False, index=True),
+    Column("run_id", String(128), nullable=False, index=True),
+    Column("kind", String(64), nullable=False),
+    Column("co2e_kg", Float, nullable=False),
+    Column("co2e_kg_low", Float, nullable=False),
+    Column("co2e_kg_high", Float, nullable=False),
+    Column("energy_kwh", Float),
+    Column("baseline", Text, nullable=False),
+    Column("method", Text, nullable=False),
+    Column("assumptions_json", Text, nullable=False),
+    Column("period_days", Float),
+    Column("notes", Text, nullable=False),
+)
+
+APPEND_ONLY_TABLES = ("footprints", "savings")
+
+
+def install_sqlite_guards(engine: Engine) -> None:
+    """Triggers that make the ledger tables append-only even for raw SQL (SQLite only)."""
+    with engine.begin() as conn:
+        for table in APPEND_ONLY_TABLES:
+            for op in ("UPDATE", "DELETE"):
+                conn.execute(
+                    text(
+                        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} "
+                        f"BEFORE {op} ON {table} BEGIN "
+                        f"SELECT RAISE(ABORT, 'greenstack ledger is append-only: {op} refused'); "
+                        "END"
+                    )
+                )
