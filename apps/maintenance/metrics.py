@@ -21,6 +21,11 @@ def rmse(pred: np.ndarray, true: np.ndarray) -> float:
     return float(np.sqrt(np.mean(_errors(pred, true) ** 2)))
 
 
+def rmse_metric(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """RMSE with the (y_true, y_pred) argument order that core.gates metric functions use."""
+    return rmse(y_pred, y_true)
+
+
 def mae(pred: np.ndarray, true: np.ndarray) -> float:
     """Mean absolute error [cycles]."""
     return float(np.mean(np.abs(_errors(pred, true))))
