@@ -8,7 +8,6 @@ with ``factory=True``, so each worker builds its own app from the same settings;
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -19,6 +18,7 @@ from fastapi.responses import JSONResponse
 from apps.auth import ApiKeyStore
 from apps.metrics import ServerMetrics
 from apps.middleware import BodySizeLimitMiddleware, MetricsMiddleware, TimeoutMiddleware
+from apps.registry import available_apps
 from core.errors import (
     ConfigError,
     DataError,
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-APP_NAMES: tuple[str, ...] = ("maintenance", "deforestation", "cooling", "assistant")
 API_PREFIX = "/v1"
 DEFAULT_REQUEST_TIMEOUT_S = 120.0  # an LLM answer on 2 CPU cores can take a minute
 
@@ -69,19 +68,6 @@ _ERROR_STATUS: tuple[tuple[type[GreenstackError], int], ...] = (
     (ModelError, 503),
     (LedgerError, 503),
 )
-
-
-def module_exists(name: str) -> bool:
-    """Whether ``name`` can be imported (its parent packages exist), without importing it."""
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        return False
-
-
-def available_apps(module: str) -> list[str]:
-    """Apps that ship ``apps/<app>/<module>.py``, in the suite's order."""
-    return [a for a in APP_NAMES if module_exists(f"apps.{a}.{module}")]
 
 
 def _mount_routers(app: FastAPI) -> dict[str, str]:

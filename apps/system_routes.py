@@ -15,6 +15,8 @@ from pydantic import BaseModel, Field
 from apps.context import AppContext
 from apps.deps import ContextDep, Principal, require_scope
 from apps.metrics import AppTotals
+from apps.registry import APP_NAMES
+from core.impact import ImpactReport
 
 logger = logging.getLogger(__name__)
 
@@ -53,10 +55,10 @@ class HealthOut(BaseModel):
 
 
 class ImpactOut(BaseModel):
-    """Impact report per app (``core.impact.ImpactReport.to_dict()``) and for the whole suite."""
+    """Impact report per app (``core.impact.ImpactReport``) and for the whole suite."""
 
-    apps: dict[str, dict[str, Any]]
-    total: dict[str, Any] | None = Field(None, description="all apps together; null if empty")
+    apps: dict[str, ImpactReport]
+    total: ImpactReport | None = Field(None, description="all apps together; null if empty")
     empty: bool
     hint: str | None = Field(None, description="how to produce data when the ledger is empty")
 
@@ -110,23 +112,24 @@ def _ledger_health(ctx: AppContext) -> LedgerHealth:
 
 def ledger_apps(ledger: Any) -> list[str]:
     """Apps with at least one footprint or saving record, sorted."""
-    return sorted({r.app for r in ledger.footprints()} | {r.app for r in ledger.savings()})
+    return sorted(ledger.apps())
 
 
 def ledger_totals(ledger: Any) -> list[AppTotals]:
-    """Per-app footprint energy/emissions and central savings (monitoring excluded)."""
-    from core.impact import ImpactReport
-
+    """Per-app footprint energy/emissions and central savings (``monitoring`` excluded)."""
+    footprints = ledger.footprints()
+    savings = [s for s in ledger.savings() if s.kind != "monitoring"]
     rows = []
-    for app in ledger_apps(ledger):
-        report = ImpactReport.from_ledger(ledger, app=app)
+    for app in sorted({r.app for r in footprints} | {s.app for s in savings}):
+        mine = [r for r in footprints if r.app == app]
+        saved = [s for s in savings if s.app == app]
         rows.append(
             AppTotals(
                 app=app,
-                footprint_energy_kwh=report.footprint_energy_kwh,
-                footprint_co2e_kg=report.footprint_co2e_kg,
-                saved_co2e_kg=report.savings_co2e_kg,
-                records=report.records,
+                footprint_energy_kwh=sum(r.energy_kwh for r in mine),
+                footprint_co2e_kg=sum(r.co2e_kg for r in mine),
+                saved_co2e_kg=sum(s.co2e_kg for s in saved),
+                records=len(mine) + len(saved),
             )
         )
     return rows
@@ -141,8 +144,6 @@ def build_system_router() -> APIRouter:
         """Ledger reachability and, per app, whether its router is mounted and what it serves."""
         mounted = set(getattr(request.app.state, "mounted_apps", ()))
         errors: dict[str, str] = getattr(request.app.state, "mount_errors", {})
-        from apps.server import APP_NAMES
-
         apps = [_app_health(n, ctx, n in mounted, errors.get(n)) for n in APP_NAMES]
         ledger = _ledger_health(ctx)
         ok = ledger.reachable and not any(a.error for a in apps if a.router_mounted)
@@ -172,8 +173,6 @@ def build_system_router() -> APIRouter:
 
 
 def _impact(ctx: AppContext, app: str | None) -> ImpactOut:
-    from core.impact import ImpactReport
-
     names = ledger_apps(ctx.ledger)
     if app is not None and app not in names:
         raise HTTPException(
@@ -182,8 +181,8 @@ def _impact(ctx: AppContext, app: str | None) -> ImpactOut:
             + EMPTY_LEDGER_HINT,
         )
     selected = [app] if app else names
-    per_app = {n: ImpactReport.from_ledger(ctx.ledger, app=n).to_dict() for n in selected}
-    total = ImpactReport.from_ledger(ctx.ledger).to_dict() if names and not app else None
+    per_app = {n: ImpactReport.from_ledger(ctx.ledger, app=n) for n in selected}
+    total = ImpactReport.from_ledger(ctx.ledger) if names and not app else None
     return ImpactOut(
         apps=per_app, total=total, empty=not names, hint=None if names else EMPTY_LEDGER_HINT
     )

@@ -1,0 +1,209 @@
+"""The API server built by create_app(): system routes, limits, metrics, auth on every write."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi import FastAPI
+from fastapi.responses import StreamingResponse
+from fastapi.routing import APIRoute
+from fastapi.testclient import TestClient
+
+from apps.registry import APP_NAMES, available_apps
+from apps.server import create_app
+from apps.settings import Settings
+
+
+def _settings(tmp_path: Path, **overrides) -> Settings:
+    return Settings(zone="US-CISO", cache_dir=tmp_path / "cache", **overrides)
+
+
+@pytest.fixture()
+def app(ctx, tmp_path: Path) -> FastAPI:
+    return create_app(_settings(tmp_path, open_reads=True), ctx=ctx)
+
+
+@pytest.fixture()
+def client(app: FastAPI) -> Iterator[TestClient]:
+    with TestClient(app) as c:
+        yield c
+
+
+def _seed(ctx, app_name: str = "maintenance", saved_kg: float = 2.0) -> None:
+    intensity = ctx.carbon.intensity()
+    for phase in ("train", "evaluate"):
+        with ctx.meter.window(f"{app_name}-{phase}", unit="sample") as w:
+            w.count += sum(1 for _ in range(10_000))
+        ctx.ledger.record_footprint(app=app_name, run_id=f"t-{app_name}", phase=phase,
+                                    measurement=w.measurement, intensity=intensity)
+    ctx.ledger.record_saving(
+        app=app_name, run_id=f"t-{app_name}", kind="test_saving", co2e_kg=saved_kg,
+        co2e_kg_low=saved_kg / 2, co2e_kg_high=saved_kg * 2, energy_kwh=None,
+        baseline="test baseline", method="test fixture", assumptions={},
+    )
+
+
+def test_health_reports_ledger_and_every_app(client: TestClient) -> None:
+    body = client.get("/health").json()
+    assert body["ledger"] == {"reachable": True, "backend": "sqlite", "error": None}
+    assert [a["name"] for a in body["apps"]] == list(APP_NAMES)
+    mounted = {a["name"] for a in body["apps"] if a["router_mounted"]}
+    assert mounted == set(available_apps("router"))
+
+
+def test_health_degrades_when_ledger_unreachable(ctx, tmp_path: Path) -> None:
+    app = create_app(_settings(tmp_path), ctx=ctx)
+    ctx.ledger.engine.dispose()
+    (tmp_path / "ledger.db").unlink()
+    (tmp_path / "ledger.db").mkdir()  # a directory where the database file was: unopenable
+    body = TestClient(app).get("/health").json()
+    assert body["status"] == "degraded" and body["ledger"]["reachable"] is False
+
+
+def test_impact_empty_ledger_explains_how_to_fill_it(client: TestClient) -> None:
+    body = client.get("/v1/impact").json()
+    assert body["empty"] is True and body["apps"] == {} and body["total"] is None
+    assert "greenstack run all" in body["hint"]
+    r = client.get("/v1/impact", params={"app": "maintenance"})
+    assert r.status_code == 404 and "make demo" in r.json()["detail"]
+
+
+def test_impact_per_app_and_total(ctx, client: TestClient) -> None:
+    from core.impact import ImpactReport
+
+    _seed(ctx, "maintenance", saved_kg=2.0)
+    _seed(ctx, "cooling", saved_kg=1.0)
+    body = client.get("/v1/impact").json()
+    assert body["empty"] is False and set(body["apps"]) == {"maintenance", "cooling"}
+    expected = ImpactReport.from_ledger(ctx.ledger, app="cooling").to_dict()
+    assert body["apps"]["cooling"] == json.loads(json.dumps(expected))
+    assert body["total"] == json.loads(json.dumps(ImpactReport.from_ledger(ctx.ledger).to_dict()))
+    assert body["total"]["savings"]["co2e_kg"] == pytest.approx(3.0)
+    one = client.get("/v1/impact", params={"app": "cooling"}).json()
+    assert set(one["apps"]) == {"cooling"} and one["total"] is None
+
+
+def test_metrics_count_requests_and_ledger_energy(ctx, client: TestClient) -> None:
+    _seed(ctx, "maintenance")
+    client.get("/health")
+    client.get("/health")
+    text = client.get("/metrics").text
+    assert 'greenstack_http_requests_total{app="server",method="GET",route="/health",status="200"} 2.0' in text
+    assert "greenstack_http_request_duration_seconds_bucket" in text
+    assert 'greenstack_ledger_co2e_kg_total{app="maintenance"}' in text
+    assert "greenstack_ledger_up 1.0" in text
+
+
+def test_many_apps_in_one_process(ctx, tmp_path: Path) -> None:
+    # A global Prometheus registry would raise "Duplicated timeseries" on the second app.
+    first = TestClient(create_app(_settings(tmp_path), ctx=ctx))
+    second = TestClient(create_app(_settings(tmp_path), ctx=ctx))
+    first.get("/health")
+    assert 'route="/health"' not in second.get("/metrics").text.split("ledger")[0]
+
+
+def _with_test_routes(app: FastAPI) -> FastAPI:
+    @app.post("/echo")
+    async def echo(payload: dict) -> dict:
+        return {"keys": len(payload)}
+
+    @app.get("/slow")
+    async def slow() -> dict:
+        await asyncio.sleep(30)  # cancelled by the timeout middleware long before this ends
+        return {}
+
+    @app.get("/stream")
+    async def stream() -> StreamingResponse:
+        async def chunks():
+            yield b"first,"
+            await asyncio.sleep(0.2)  # longer than the timeout, but after the response started
+            yield b"second"
+
+        return StreamingResponse(chunks(), media_type="text/plain")
+
+    return app
+
+
+def test_body_limit_413_by_length_and_by_stream(ctx, tmp_path: Path) -> None:
+    app = _with_test_routes(create_app(_settings(tmp_path, max_body_bytes=64), ctx=ctx))
+    client = TestClient(app)
+    assert client.post("/echo", json={"a": 1}).json() == {"keys": 1}
+    big = {"k": "x" * 200}
+    r = client.post("/echo", json=big)
+    assert r.status_code == 413 and "64 bytes" in r.json()["detail"]
+
+    def chunked():  # no Content-Length: the limit must count bytes as they arrive
+        yield b'{"k": "'
+        yield b"x" * 200
+        yield b'"}'
+
+    r = client.post("/echo", content=chunked(), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "GREENSTACK_MAX_BODY_BYTES" in r.json()["detail"]
+
+
+def test_timeout_504_before_response_but_streams_finish(ctx, tmp_path: Path) -> None:
+    app = _with_test_routes(create_app(_settings(tmp_path), ctx=ctx, request_timeout_s=0.05))
+    client = TestClient(app)
+    r = client.get("/slow")
+    assert r.status_code == 504 and "0.05 s" in r.json()["detail"]
+    r = client.get("/stream")
+    assert r.status_code == 200 and r.text == "first,second"
+
+
+def test_cors_off_by_default_and_opt_in(ctx, tmp_path: Path) -> None:
+    headers = {"Origin": "https://example.org", "Access-Control-Request-Method": "GET"}
+    closed = TestClient(create_app(_settings(tmp_path), ctx=ctx))
+    assert "access-control-allow-origin" not in closed.options("/health", headers=headers).headers
+    opened = TestClient(create_app(_settings(tmp_path), ctx=ctx,
+                                   cors_origins=["https://example.org"]))
+    r = opened.options("/health", headers=headers)
+    assert r.headers["access-control-allow-origin"] == "https://example.org"
+
+
+def test_reads_close_when_configured(ctx, tmp_path: Path) -> None:
+    from apps.auth import ApiKeyStore
+
+    client = TestClient(create_app(_settings(tmp_path, open_reads=False), ctx=ctx))
+    assert client.get("/v1/impact").status_code == 401
+    token = ApiKeyStore(ctx.ledger.engine).create(["read"]).token
+    assert client.get("/v1/impact", headers={"X-API-Key": token}).status_code == 200
+    assert client.get("/health").status_code == 200  # probes stay open
+
+
+def _required_scopes(route: APIRoute) -> set[str]:
+    found: set[str] = set()
+    stack = [route.dependant]
+    while stack:
+        dep = stack.pop()
+        name = getattr(dep.call, "__name__", "")
+        if name.startswith("require_"):
+            found.add(name.removeprefix("require_"))
+        stack.extend(dep.dependencies)
+    return found
+
+
+def test_every_write_needs_a_key_even_with_open_reads(client: TestClient, app: FastAPI) -> None:
+    writes = [
+        r for r in app.routes
+        if isinstance(r, APIRoute) and r.path.startswith("/v1/") and r.methods - {"GET", "HEAD"}
+    ]
+    for route in writes:
+        scopes = _required_scopes(route)
+        assert scopes, f"{route.methods} {route.path} has no require_scope dependency"
+        if scopes - {"read"}:
+            method = sorted(route.methods - {"GET", "HEAD"})[0]
+            path = route.path.replace("{", "").replace("}", "")
+            r = client.request(method, path, json={})
+            assert r.status_code == 401, f"{method} {route.path} answered {r.status_code} without key"
+
+
+def test_openapi_documents_security_and_errors(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    assert {"HTTPBearer", "APIKeyHeader"} <= set(schemes)
+    impact = spec["paths"]["/v1/impact"]["get"]
+    assert {"401", "403", "413", "504"} <= set(impact["responses"])

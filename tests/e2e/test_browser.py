@@ -1,0 +1,115 @@
+"""The dashboard in a real headless Chromium: every page opens and shows its content.
+
+Uses Debian's ``/usr/bin/chromium`` and ``/usr/bin/chromedriver`` (never a downloaded browser);
+skipped, with the reason shown, where they are absent (``.ci/run`` installs them).
+
+Screenshots go to ``$GREENSTACK_SCREENSHOT_DIR`` (default: the test's temp dir). The README's
+screenshots are made against the demo's ledger with::
+
+    GREENSTACK_SCREENSHOT_DIR=docs/screenshots \\
+    GREENSTACK_E2E_LEDGER_URL=sqlite:///$PWD/.greenstack/greenstack.db \\
+    .venv/bin/pytest tests/e2e/test_browser.py
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser]
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+PAGE_TIMEOUT_S = 120.0  # first render imports torch-based pages on 2 busy cores
+
+if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
+    pytest.skip(
+        "headless browser test needs Debian's chromium and chromium-driver "
+        "(apt-get install chromium chromium-driver; .ci/run installs them)",
+        allow_module_level=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def driver() -> Iterator[object]:
+    from selenium import webdriver
+    from selenium.webdriver.chrome.options import Options
+    from selenium.webdriver.chrome.service import Service
+
+    os.environ.setdefault("SE_OFFLINE", "true")  # selenium-manager must never download anything
+    options = Options()
+    options.binary_location = str(CHROMIUM)
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
+                "--window-size=1440,1100", "--hide-scrollbars"):
+        options.add_argument(arg)
+    drv = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
+    try:
+        yield drv
+    finally:
+        drv.quit()
+
+
+def _screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    target = os.environ.get("GREENSTACK_SCREENSHOT_DIR")
+    path = Path(target) if target else tmp_path_factory.mktemp("screenshots")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _main_text(drv) -> str:
+    from selenium.webdriver.common.by import By
+
+    mains = drv.find_elements(By.CSS_SELECTOR, '[data-testid="stMain"]')
+    return mains[0].text if mains else ""
+
+
+def _wait_rendered(drv, must_contain: str | None) -> str:
+    """Wait until the page stopped running and shows content; fail on a Streamlit exception."""
+    from selenium.webdriver.common.by import By
+
+    deadline = time.monotonic() + PAGE_TIMEOUT_S
+    text = ""
+    while time.monotonic() < deadline:
+        errors = drv.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
+        if errors:
+            pytest.fail(f"page raised an exception:\n{errors[0].text[:2000]}")
+        running = drv.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')
+        text = _main_text(drv)
+        ready = text.strip() and (must_contain is None or must_contain in text)
+        if ready and not any(el.is_displayed() for el in running):
+            return text
+        time.sleep(0.5)
+    pytest.fail(f"page did not finish rendering in {PAGE_TIMEOUT_S:.0f} s; visible:\n{text[:2000]}")
+
+
+def test_every_dashboard_page_in_chromium(dashboard_url, driver, stack, tmp_path_factory) -> None:
+    from apps.dashboard import available_pages
+
+    shots = _screenshot_dir(tmp_path_factory)
+    pages = available_pages()
+    driver.get(dashboard_url)
+    text = _wait_rendered(driver, must_contain="Net impact")
+    # The overview shows each seeded app with numbers, not an empty-ledger notice.
+    apps_shown = [a for a in ("Predictive maintenance", "Building cooling") if a in text]
+    assert apps_shown, f"overview shows no app:\n{text[:1500]}"
+    driver.save_screenshot(str(shots / "overview.png"))
+    for spec in pages[1:]:
+        driver.get(f"{dashboard_url}/{spec.page_id}")
+        text = _wait_rendered(driver, must_contain=None)
+        assert len(text) > 40, f"{spec.title} page shows almost nothing: {text!r}"
+        driver.save_screenshot(str(shots / f"{spec.page_id}.png"))
+    sidebar = driver.find_element("css selector", '[data-testid="stSidebar"]').text
+    for spec in pages:
+        assert spec.title in sidebar, f"navigation lacks {spec.title}"
+
+
+def test_api_answers_the_browser(driver, stack) -> None:
+    # The same server the dashboard sits next to, seen by a real browser: health as JSON.
+    driver.get(f"{stack.api_url}/health")
+    assert '"reachable":true' in driver.page_source.replace(" ", "")
+    assert httpx.get(f"{stack.api_url}/openapi.json").json()["info"]["title"] == "greenstack API"
