@@ -91,7 +91,7 @@ def alarm_outputs(predict: Any, bundle: SeedBundle, data: CmapssData, cfg: Pipel
     alarm = debounce(cfg.alarm.raw(prob), units, cfg.alarm.debounce_cycles)
     last = (test.groupby("unit")["cycle"].transform("max") == test["cycle"]).to_numpy()
     stats = evaluate_alarms(alarm[last], data.test_rul, cfg.horizon_cycles)
-    return stats.to_dict()
+    return {**stats.to_dict(), "alarm_at_last_cycle": alarm[last].tolist()}
 
 
 def _holdout(predict: Any, bundle: SeedBundle, data: CmapssData, cfg: PipelineConfig):

@@ -141,7 +141,8 @@ class MaintenanceService:
                     ev: dict[str, Any]) -> None:
         seed = train_out["seeds"][str(cfg.served_seed)]
         fleet = {"subset": cfg.subset, "units": seed["units"], "true_rul": data.test_rul.tolist(),
-                 "served": ev["served"], **ev["test_served"], "cap": cfg.rul_cap}
+                 "served": ev["served"], **ev["test_served"], "cap": cfg.rul_cap,
+                 "alarm": ev["alarms"]["alarm_at_last_cycle"]}
         self._fleet_path(cfg.subset).write_text(json.dumps(fleet))
 
     def fleet(self, subset: str | None = None) -> dict[str, Any] | None:

@@ -114,7 +114,7 @@ def build_summary(ctx: AppContext, cfg: PipelineConfig, data: CmapssData, train:
     return MaintenanceRunSummary(
         subset=data.subset.name, reference=_stats(train, cfg), compact=_stats(comp, cfg),
         served=ev["served"], gate=_gate_summary(ev["gate"]), coverage=ev["coverage"],
-        alarms=ev["alarms"], savings={k: v for k, v in ev["savings"].items()},
+        alarms={k: v for k, v in ev["alarms"].items() if k != "alarm_at_last_cycle"}, savings={k: v for k, v in ev["savings"].items()},
         ai4i=ev.get("ai4i"), footprint_co2e_kg=fp_kg, footprint_energy_kwh=fp_kwh,
         net_co2e_kg=net,
         reused={"train": train.reused, "compress": comp.reused, "evaluate": evaluation.reused},
