@@ -114,6 +114,7 @@ class Meter:
             self._probe_kwargs["powercap_root"] = powercap_root
         self._backends: tuple[EnergyBackend, ...] | None = None
         self._report: ProbeReport | None = None
+        self._probe_notes: tuple[str, ...] = ()
         if backends is not None:
             self._install(tuple(backends), ProbeReport(tuple(b.probe_entry() for b in backends)))
         self._lock = threading.Lock()
@@ -134,6 +135,7 @@ class Meter:
                 "Meter() without backends to probe the machine"
             )
         self._backends, self._report = backends, report
+        self._probe_notes = report.notes()
         return backends
 
     def _ensure_probed(self) -> tuple[EnergyBackend, ...]:
@@ -221,7 +223,7 @@ class Meter:
                 if self._open_windows == 0:
                     self._stop_poller()
                 poll_errors = tuple(self._poll_errors[start.poll_errors :])
-        components, scopes, notes = [], set(), list(self._report.notes() if self._report else ())
+        components, scopes, notes = [], set(), list(self._probe_notes)
         for backend, before, after, first_event in zip(
             backends, start.energy_j, energy, start.events, strict=True
         ):
