@@ -24,6 +24,7 @@ from core.energy.backends.base import (
     ProbeEntry,
     TrapezoidIntegrator,
 )
+from core.energy.meter import process_cpu_s
 
 CPU_POWER_TABLE = Path(__file__).resolve().parents[1] / "cpu_power.csv"
 # CodeCarbon 3.x DEFAULT_POWER_PER_CORE: its fallback for a CPU missing from its table.
@@ -152,12 +153,6 @@ def estimate_cpu_power(info: CpuInfo, rows: tuple[CpuPowerRow, ...]) -> CpuPower
         f"{info.logical_cores} logical cores ({row.source})",
         tuple(notes),
     )
-
-
-def process_cpu_s() -> float:
-    """User + system CPU seconds of this process and of children it has waited for."""
-    t = os.times()  # children only; os.times() ticks at 10 ms, process_time() at ns
-    return time.process_time() + t.children_user + t.children_system
 
 
 class CpuModelBackend(EnergyBackend):

@@ -100,3 +100,14 @@ def test_probe_on_a_machine_without_counters_falls_back_and_says_so(tmp_path: Pa
     assert m is not None and m.method == "modelled" and m.scope == "process"
     assert {c.name for c in m.components} == {"cpu_model", "ram_model"}
     assert any(n.startswith("rapl: absent") for n in m.notes)
+
+
+def test_module_level_probe_report_and_lazy_names(tmp_path: Path) -> None:
+    import core.energy
+
+    fake = FakeNvml([], init_error=FakeNvml.NVML_ERROR_LIBRARY_NOT_FOUND)
+    report = core.energy.probe_report(powercap_root=tmp_path, nvml_module=fake)
+    assert {e.backend for e in report.entries} == {"rapl", "nvml", "cpu_model", "ram_model"}
+    assert "Meter" in dir(core.energy)
+    with pytest.raises(AttributeError):
+        core.energy.NoSuchThing  # noqa: B018
