@@ -89,6 +89,7 @@ def dashboard_command(host: str, port: int) -> list[str]:
         "--server.address", host,
         "--server.port", str(port),
         "--browser.gatherUsageStats", "false",
+        "--client.toolbarMode", "viewer",  # stakeholders get no developer menu or deploy button
     ]
 
 

@@ -26,6 +26,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMEDRIVER = Path("/usr/bin/chromedriver")
 PAGE_TIMEOUT_S = 120.0  # first render imports torch-based pages on 2 busy cores
+STABLE_POLLS = 4  # 2 s of unchanged page text counts as rendered
 
 if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
     pytest.skip(
@@ -45,7 +46,7 @@ def driver() -> Iterator[object]:
     options = Options()
     options.binary_location = str(CHROMIUM)
     for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--disable-gpu",
-                "--window-size=1440,1100", "--hide-scrollbars"):
+                "--window-size=1440,1600", "--hide-scrollbars"):
         options.add_argument(arg)
     drv = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)
     try:
@@ -69,20 +70,29 @@ def _main_text(drv) -> str:
 
 
 def _wait_rendered(drv, must_contain: str | None) -> str:
-    """Wait until the page stopped running and shows content; fail on a Streamlit exception."""
+    """Wait until the page finished running and its text stopped changing; fail on an exception.
+
+    Streamlit connects over a websocket after the HTML loads, so "loaded" means: no running
+    indicator, no skeleton placeholders, and the same main-area text on STABLE_POLLS polls.
+    """
     from selenium.webdriver.common.by import By
 
     deadline = time.monotonic() + PAGE_TIMEOUT_S
-    text = ""
+    text, previous, stable = "", None, 0
     while time.monotonic() < deadline:
         errors = drv.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
         if errors:
             pytest.fail(f"page raised an exception:\n{errors[0].text[:2000]}")
-        running = drv.find_elements(By.CSS_SELECTOR, '[data-testid="stStatusWidget"]')
+        busy = drv.find_elements(
+            By.CSS_SELECTOR, '[data-testid="stStatusWidget"], [data-testid="stSkeleton"]'
+        )
         text = _main_text(drv)
-        ready = text.strip() and (must_contain is None or must_contain in text)
-        if ready and not any(el.is_displayed() for el in running):
+        ready = bool(text.strip()) and (must_contain is None or must_contain in text)
+        idle = not any(el.is_displayed() for el in busy)
+        stable = stable + 1 if (ready and idle and text == previous) else 0
+        if stable >= STABLE_POLLS:
             return text
+        previous = text
         time.sleep(0.5)
     pytest.fail(f"page did not finish rendering in {PAGE_TIMEOUT_S:.0f} s; visible:\n{text[:2000]}")
 

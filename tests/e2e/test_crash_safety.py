@@ -55,6 +55,8 @@ def _kill_mid_write(ledger_url: str) -> list[str]:
                 break
         os.kill(proc.pid, signal.SIGKILL)  # mid-write: the loop never pauses between records
         proc.wait(timeout=10)
+        # Lines still in the pipe were printed, hence committed, before the kill.
+        committed += [ln.strip() for ln in proc.stdout.read().splitlines() if ln.startswith("crash-")]
     finally:
         if proc.poll() is None:
             proc.kill()

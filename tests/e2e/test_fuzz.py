@@ -11,8 +11,8 @@ import os
 
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
+from hypothesis import HealthCheck, given, settings
+from schemathesis.core.failures import ServerError
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
@@ -23,8 +23,26 @@ pytestmark = pytest.mark.e2e
 
 # Bounded: examples per operation. Raise locally with GREENSTACK_FUZZ_EXAMPLES=200 for a deep run.
 MAX_EXAMPLES = int(os.environ.get("GREENSTACK_FUZZ_EXAMPLES", "12"))
+# 503 is the documented answer of a model endpoint before its app's pipeline has run (the fuzz
+# server has an empty models dir); any other 5xx is a failure.
+ALLOWED_5XX = {503}
+
+
+def no_unhandled_server_error(ctx, response, case) -> None:
+    """Like schemathesis' not_a_server_error, but admits a documented 503 that says what to do."""
+    status = response.status_code
+    if status < 500:
+        return None
+    if status in ALLOWED_5XX and str(status) in case.operation.definition.raw.get("responses", {}):
+        detail = response.json().get("detail", "") if "json" in response.headers.get(
+            "content-type", [""])[0] else ""
+        if detail:
+            return None
+    raise ServerError(operation=case.operation.label, status_code=status)
+
+
 CHECKS = [
-    not_a_server_error,
+    no_unhandled_server_error,
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
@@ -40,20 +58,34 @@ def fuzz_headers(stack) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-@pytest.fixture(scope="module")
-def api_schema(stack):
-    return schemathesis.openapi.from_url(f"{stack.api_url}/openapi.json")
+def _fuzz_operation(operation, headers: dict[str, str]) -> None:
+    """Run MAX_EXAMPLES generated cases against one operation; raises on the first failure."""
+    @given(case=operation.as_strategy())
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        deadline=None,
+        derandomize=True,  # the same cases every run: a failure reproduces
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    def run(case) -> None:
+        case.call_and_validate(headers=headers, checks=CHECKS, timeout=60)
+
+    run()
 
 
-schema = schemathesis.pytest.from_fixture("api_schema")
-
-
-@schema.parametrize()
-@settings(
-    max_examples=MAX_EXAMPLES,
-    deadline=None,
-    derandomize=True,  # the same cases every run: a failure reproduces
-    suppress_health_check=list(HealthCheck),
-)
-def test_api_conforms_to_its_schema(case, fuzz_headers) -> None:
-    case.call_and_validate(headers=fuzz_headers, checks=CHECKS, timeout=60)
+def test_api_conforms_to_its_schema(stack, fuzz_headers) -> None:
+    # One test looping over operations (not schemathesis' lazy pytest plugin, which breaks on
+    # pytest 9): every operation is fuzzed and all failures are reported together.
+    schema = schemathesis.openapi.from_url(f"{stack.api_url}/openapi.json")
+    failures: list[str] = []
+    labels: list[str] = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        labels.append(operation.label)
+        try:
+            _fuzz_operation(operation, fuzz_headers)
+        except (Exception, BaseExceptionGroup) as e:  # collect every operation's failure before failing the test
+            failures.append(f"{operation.label}: {type(e).__name__}: {e}")
+    assert {"GET /health", "GET /metrics", "GET /v1/impact"} <= set(labels)
+    assert not failures, "\n\n".join(failures)
