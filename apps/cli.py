@@ -192,14 +192,32 @@ def cmd_measure(args: argparse.Namespace, ctx_factory: CtxFactory) -> int:
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     child_cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     m = window.measurement
+    intensity, note = _intensity_for_run(ctx.carbon, intensity, m.start_unix_s)
     record = ctx.ledger.record_footprint(
         app=args.app, run_id=uuid.uuid4().hex[:12], phase=args.phase, measurement=m,
         intensity=intensity, pue=ctx.pue,
         notes=f"command: {shlex.join(command)}; exit code {returncode}; "
-        f"child CPU {child_cpu_s:.3f} s (getrusage RUSAGE_CHILDREN delta)",
+        f"child CPU {child_cpu_s:.3f} s (getrusage RUSAGE_CHILDREN delta){note}",
     )  # fmt: skip
     _print_measurement(record, m, child_cpu_s, returncode, ctx.ledger)
     return returncode if returncode >= 0 else 128 - returncode
+
+
+def _intensity_for_run(carbon: Any, default: Any, start_unix_s: float) -> tuple[Any, str]:
+    """An hourly series gives the hour the run started in when it covers it; else ``default``."""
+    import datetime as dt
+
+    from core.carbon import HourlySeries
+    from core.errors import DataError
+
+    if not isinstance(carbon, HourlySeries):
+        return default, ""
+    start = dt.datetime.fromtimestamp(start_unix_s, dt.UTC)
+    try:
+        return carbon.intensity(start), ""
+    except DataError:
+        return default, (f"; hourly series does not cover {start:%Y-%m-%d %H:%M} UTC, "
+                         f"so its {default.year} mean was used")  # fmt: skip
 
 
 def _print_measurement(record: Any, m: Any, child_cpu_s: float, returncode: int, ledger: Any) -> None:
@@ -223,6 +241,8 @@ def _print_measurement(record: Any, m: Any, child_cpu_s: float, returncode: int,
     _add_row(table, "emissions", f"{record.co2e_kg * 1000:.4g} gCO2e = {record.co2e_kg:.3e} kgCO2e")
     for note in m.notes:
         _add_row(table, "note", note)
+    for extra in record.notes.split("; ")[2:]:  # after "command: …" and "exit code …"
+        _add_row(table, "note", extra)
     _add_row(table, "ledger", f"record {record.record_id} (app {record.app}, run {record.run_id}) in {ledger!r}")
     _console().print(table)
 

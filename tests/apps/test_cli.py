@@ -168,3 +168,12 @@ def test_real_subprocess_measure_writes_one_row(tmp_path: Path) -> None:
                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)  # fmt: skip
     assert bad.returncode == 2 and "Mordor" in bad.stderr and "Traceback" not in bad.stderr
     assert len(Ledger(url).footprints()) == 1
+
+
+def test_measure_with_hourly_csv_states_which_value_was_used(env: str) -> None:
+    grid = PROJECT_ROOT / "data" / "grid" / "PJM_NG_avgCI_2022.csv.gz"
+    assert cli.main(["--grid-csv", str(grid), "--ledger-url", env, "measure", "--", sys.executable, "-c", "1"]) == 0
+    [fp] = Ledger(env).footprints()
+    assert fp.zone == "US-PJM" and fp.intensity_method == "hourly_csv"
+    # This machine's clock is not in 2022, so the series mean is used, and the record says so.
+    assert fp.intensity_at is None and "2022 mean was used" in fp.notes
