@@ -86,6 +86,29 @@ def _probe_nvml(
     return backend, backend.probe_entry()
 
 
+def _cpu_model(
+    counters: set[str], cpuinfo_path: Path, table: Path
+) -> tuple[EnergyBackend | None, ProbeEntry]:
+    if any(c.startswith(("cpu_package", "psys")) for c in counters):
+        return None, ProbeEntry("cpu_model", "not_needed", "RAPL CPU counters readable")
+    info = cpu_model.read_cpuinfo(cpuinfo_path)
+    backend = cpu_model.CpuModelBackend(
+        cpu_model.estimate_cpu_power(info, cpu_model.load_table(table)))
+    return backend, backend.probe_entry()
+
+
+def _ram_model(
+    counters: set[str], enabled: bool, clock: Callable[[], float]
+) -> tuple[EnergyBackend | None, ProbeEntry]:
+    if any(c.startswith("dram") for c in counters):
+        return None, ProbeEntry("ram_model", "not_needed", "RAPL DRAM counter readable")
+    if not enabled:
+        return None, ProbeEntry("ram_model", "not_needed", "disabled (model_ram=False)")
+    # Beside machine-scope counters, model the machine's memory; beside the CPU model, ours.
+    backend = cpu_model.RamModelBackend("machine" if counters else "process", clock=clock)
+    return backend, backend.probe_entry()
+
+
 def probe(
     *,
     powercap_root: Path = rapl.POWERCAP_ROOT,
@@ -112,23 +135,13 @@ def probe(
     backends: list[EnergyBackend] = [rapl_backend, gpu_backend]
     entries = [rapl_entry, gpu_entry]
     counters = set(rapl_backend.specs())
-    if any(c.startswith(("cpu_package", "psys")) for c in counters):
-        entries.append(ProbeEntry("cpu_model", "not_needed", "RAPL CPU counters readable"))
-    else:
-        info = cpu_model.read_cpuinfo(cpuinfo_path)
-        estimate = cpu_model.estimate_cpu_power(info, cpu_model.load_table(cpu_power_table))
-        cpu_backend = cpu_model.CpuModelBackend(estimate)
-        backends.append(cpu_backend)
-        entries.append(cpu_backend.probe_entry())
-    if any(c.startswith("dram") for c in counters):
-        entries.append(ProbeEntry("ram_model", "not_needed", "RAPL DRAM counter readable"))
-    elif model_ram:
-        scope = "machine" if counters else "process"
-        ram_backend = cpu_model.RamModelBackend(scope, clock=clock)
-        backends.append(ram_backend)
-        entries.append(ram_backend.probe_entry())
-    else:
-        entries.append(ProbeEntry("ram_model", "not_needed", "disabled (model_ram=False)"))
+    for backend, entry in (
+        _cpu_model(counters, cpuinfo_path, cpu_power_table),
+        _ram_model(counters, model_ram, clock),
+    ):
+        entries.append(entry)
+        if backend is not None:
+            backends.append(backend)
     report = ProbeReport(tuple(entries))
     logger.debug("energy probe:\n%s", report.to_text())
     return ProbeResult(tuple(backends), report)

@@ -65,6 +65,24 @@ class _Snapshot:
     poll_errors: int
 
 
+def _components(
+    backends: tuple[EnergyBackend, ...], start: _Snapshot, energy: tuple[dict[str, float], ...]
+) -> tuple[tuple[ComponentEnergy, ...], set[str], list[str]]:
+    """Per-component joules between two snapshots, their scopes, and backend events since."""
+    components: list[ComponentEnergy] = []
+    scopes: set[str] = set()
+    events: list[str] = []
+    for backend, before, after, first_event in zip(
+        backends, start.energy_j, energy, start.events, strict=True
+    ):
+        for key, spec in backend.specs().items():
+            delta_j = max(after[key] - before[key], 0.0)  # cumulative sums never go back
+            components.append(ComponentEnergy(key, delta_j, spec.method, spec.source))
+            scopes.add(spec.scope)
+        events.extend(backend.events_since(first_event))
+    return tuple(components), scopes, events
+
+
 class Window:
     """A context manager for one measured span. Set ``count`` to the functional units done."""
 
@@ -115,6 +133,11 @@ class Meter:
         history: int = 1000,
         probe_options: dict[str, Any] | None = None,
     ) -> None:
+        if backends is not None and (visible_gpus or gpu_sync or powercap_root or probe_options):
+            raise ConfigError(
+                "Meter(backends=...) uses the given backends as they are; pass probe settings "
+                "(visible_gpus, gpu_sync, powercap_root, probe_options) only when letting it probe"
+            )
         self._probe_kwargs: dict[str, Any] = dict(probe_options or {})
         self._probe_kwargs.update(visible_gpus=visible_gpus, gpu_sync=gpu_sync, model_ram=model_ram)
         if powercap_root is not None:
@@ -214,7 +237,14 @@ class Meter:
             if self._open_windows == 1:
                 self._start_poller(backends)
             poll_errors = len(self._poll_errors)
-        energy = tuple(b.read() for b in backends)
+        try:
+            energy = tuple(b.read() for b in backends)
+        except BaseException:
+            with self._lock:  # the window never opened: do not leave the poller running
+                self._open_windows -= 1
+                if self._open_windows == 0:
+                    self._stop_poller()
+            raise
         events = tuple(b.event_count() for b in backends)
         cpu_s = process_cpu_s()
         return _Snapshot(time.time(), time.perf_counter(), cpu_s, energy, events, poll_errors)
@@ -230,18 +260,8 @@ class Meter:
                 if self._open_windows == 0:
                     self._stop_poller()
                 poll_errors = tuple(self._poll_errors[start.poll_errors :])
-        components, scopes, notes = [], set(), list(self._probe_notes)
-        for backend, before, after, first_event in zip(
-            backends, start.energy_j, energy, start.events, strict=True
-        ):
-            for key, spec in backend.specs().items():
-                delta_j = max(after[key] - before[key], 0.0)  # cumulative sums never go back
-                components.append(ComponentEnergy(key, delta_j, spec.method, spec.source))
-                scopes.add(spec.scope)
-            notes.extend(backend.events_since(first_event))
-        notes.extend(poll_errors)
-        if failed:
-            notes.append(failed)
+        components, scopes, events = _components(backends, start, energy)
+        notes = (*self._probe_notes, *events, *poll_errors, *((failed,) if failed else ()))
         wall_s = max(perf_s - start.perf_s, 0.0)
         used_cpu_s = max(cpu_s - start.cpu_s, 0.0)
         m = Measurement(
@@ -251,11 +271,11 @@ class Meter:
             start_unix_s=start.unix_s,
             wall_s=wall_s,
             cpu_s=used_cpu_s,
-            components=tuple(components),
+            components=components,
             scope=combined_scope(scopes),
             utilisation=used_cpu_s / (wall_s * self._cores) if wall_s > 0 else 0.0,
-            uncertainty_rel=combined_uncertainty_rel(tuple(components)),
-            notes=tuple(notes),
+            uncertainty_rel=combined_uncertainty_rel(components),
+            notes=notes,
         )
         with self._lock:
             self._last[window.name] = m

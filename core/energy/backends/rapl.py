@@ -131,6 +131,9 @@ def _open_domain(
     except ValueError:
         notes.append(f"{zone.zone} ({zone.name}): energy_uj is not an integer; skipped")
         return None, False
+    except OSError as e:  # e.g. ENODATA from a hypervisor that exposes but blocks the MSR
+        notes.append(f"{zone.zone} ({zone.name}) energy_uj unreadable ({e}); skipped")
+        return None, False
     if max_uj <= 0:
         notes.append(f"{zone.zone} ({zone.name}): max_energy_range_uj={max_uj}; skipped")
         return None, False
@@ -149,7 +152,10 @@ def _drop_mirrored_dies(
     for package, dies in groups.items():
         # Two passes: a real per-die counter never equals its sibling to the microjoule twice
         # in a row, a mirror does (allowing one pass to straddle an update).
-        passes = [{int(read_text(d.path / "energy_uj")) for d in dies} for _ in range(2)]
+        try:
+            passes = [{int(read_text(d.path / "energy_uj")) for d in dies} for _ in range(2)]
+        except (OSError, ValueError):  # readable a moment ago; keep every die, say nothing more
+            continue
         if len(dies) > 1 and any(len(values) == 1 for values in passes):
             mirrored.add(package)
             notes.append(

@@ -164,3 +164,18 @@ def test_cpu_model_charges_cpu_seconds_times_watts_per_thread() -> None:
     m = meter.last("m")
     assert m.component("cpu_model").energy_j == pytest.approx(10.0)  # type: ignore[union-attr]
     assert m.method == "modelled" and m.scope == "process" and m.uncertainty_rel == 0.4
+
+
+def test_probe_settings_with_explicit_backends_are_refused(counter: Counter) -> None:
+    backend = rapl.RaplBackend(rapl.discover(counter.root))
+    with pytest.raises(ConfigError, match="probe settings"):
+        Meter([backend], visible_gpus=[0])
+
+
+def test_a_counter_failing_at_window_start_leaves_no_open_window(
+    meter: Meter, counter: Counter
+) -> None:
+    (counter.root / "intel-rapl:0" / "energy_uj").unlink()
+    with pytest.raises(EnergyBackendError, match="powercap driver"), meter.window("broken"):
+        pass
+    assert meter._open_windows == 0 and not meter.polling
