@@ -28,6 +28,11 @@ from core.energy.measurement import (
 )
 from core.errors import ConfigError, GreenstackError
 
+try:
+    import resource
+except ImportError:  # not Unix
+    resource = None  # type: ignore[assignment]
+
 if TYPE_CHECKING:
     from pathlib import Path
     from types import TracebackType
@@ -43,8 +48,11 @@ class NoMeasurementError(GreenstackError, KeyError):
 
 def process_cpu_s() -> float:
     """User + system CPU seconds of this process and of children it has waited for."""
-    t = os.times()  # children only; os.times() ticks at 10 ms, process_time() at ns
-    return time.process_time() + t.children_user + t.children_system
+    if resource is None:  # Windows: os.times() has no children fields worth reading
+        return time.process_time()
+    # getrusage has microsecond resolution; os.times() ticks at 10 ms.
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return time.process_time() + children.ru_utime + children.ru_stime
 
 
 def available_cores() -> int:

@@ -179,3 +179,19 @@ def test_a_counter_failing_at_window_start_leaves_no_open_window(
     with pytest.raises(EnergyBackendError, match="powercap driver"), meter.window("broken"):
         pass
     assert meter._open_windows == 0 and not meter.polling
+
+
+def test_cpu_seconds_include_children_waited_for() -> None:
+    import resource
+    import subprocess
+    import sys
+
+    meter = Meter([CpuModelBackend(CpuPowerEstimate(1.0, "test row", ()))])
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with meter.window("child"):
+        subprocess.run([sys.executable, "-c", "sum(range(2_000_000))"], check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    child_cpu_s = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    m = meter.last("child")
+    assert child_cpu_s > 0 and m.cpu_s >= child_cpu_s
+    assert m.component("cpu_model").energy_j == pytest.approx(m.cpu_s, rel=0.05, abs=0.02)  # type: ignore[union-attr]
