@@ -47,19 +47,26 @@ def register(top_parsers: Any) -> None:
     revoke.set_defaults(func=cmd_keys_revoke)
 
 
-def _export_zone(args: argparse.Namespace) -> None:
-    # Workers and the dashboard are separate processes that build their own Settings from the
-    # environment; a --zone given to the CLI must reach them the same way.
-    zone = getattr(args, "zone", None)
-    if zone:
-        os.environ["GREENSTACK_ZONE"] = zone
+# CLI flags (apps/cli.py COMMON_OPTIONS) → the GREENSTACK_* variable Settings reads.
+_FLAG_ENV = {"zone": "GREENSTACK_ZONE", "grid_csv": "GREENSTACK_GRID_CSV",
+             "data_dir": "GREENSTACK_DATA_DIR", "ledger_url": "GREENSTACK_LEDGER_URL",
+             "pue": "GREENSTACK_PUE"}  # fmt: skip
+
+
+def _export_settings_flags(args: argparse.Namespace) -> None:
+    # uvicorn workers and the dashboard are separate processes that build their own Settings from
+    # the environment; flags given to this CLI must reach them the same way.
+    for flag, env in _FLAG_ENV.items():
+        value = getattr(args, flag, None)
+        if value is not None:
+            os.environ[env] = str(value)
 
 
 def cmd_serve(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
     """Run uvicorn with the ``create_app`` factory (each worker builds its own app)."""
     import uvicorn
 
-    _export_zone(args)
+    _export_settings_flags(args)
     if args.workers < 1:
         print("--workers must be at least 1", file=sys.stderr)
         return 2
@@ -95,7 +102,7 @@ def dashboard_command(host: str, port: int) -> list[str]:
 
 def cmd_dashboard(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
     """Run ``streamlit run streamlit_app.py`` headless until interrupted."""
-    _export_zone(args)
+    _export_settings_flags(args)
     print(f"Dashboard on http://{args.host}:{args.port}")
     try:
         return subprocess.call(dashboard_command(args.host, args.port), cwd=PROJECT_ROOT)
@@ -103,18 +110,18 @@ def cmd_dashboard(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> i
         return 0
 
 
-def _key_store() -> Any:
+def _key_store(args: argparse.Namespace) -> Any:
     from apps.auth import ApiKeyStore
-    from apps.settings import Settings
+    from apps.cli import settings_from
     from core.ledger import Ledger
 
     # Keys need only the ledger database, not a grid zone, so no full context is built here.
-    return ApiKeyStore(Ledger(Settings().resolved_ledger_url()).engine)
+    return ApiKeyStore(Ledger(settings_from(args).resolved_ledger_url()).engine)
 
 
 def cmd_keys_create(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
     """Create a key and print its token (the only time it is shown)."""
-    created = _key_store().create(args.scopes, name=args.name)
+    created = _key_store(args).create(args.scopes, name=args.name)
     print(f"key id: {created.key.key_id}  scopes: {' '.join(sorted(created.key.scopes))}")
     print(f"token:  {created.token}")
     print("Store the token now; only its hash is kept. Send it as 'Authorization: Bearer <token>'.")
@@ -125,7 +132,7 @@ def cmd_keys_list(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> i
     """List keys with their scopes and state."""
     import datetime as dt
 
-    keys = _key_store().list()
+    keys = _key_store(args).list()
     if not keys:
         print("no API keys; create one with `greenstack keys create --scopes read`")
     for key in keys:
@@ -137,7 +144,7 @@ def cmd_keys_list(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> i
 
 def cmd_keys_revoke(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
     """Revoke a key by id."""
-    if _key_store().revoke(args.key_id):
+    if _key_store(args).revoke(args.key_id):
         print(f"revoked {args.key_id}")
         return 0
     print(f"no active key with id {args.key_id!r}; see `greenstack keys list`", file=sys.stderr)
