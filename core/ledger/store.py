@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, insert, select
+from sqlalchemy import Engine, create_engine, event, insert, select, union
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
@@ -152,8 +152,9 @@ class Ledger:
 
     def apps(self) -> list[str]:
         """Apps with at least one record, sorted."""
-        names = {r.app for r in self.footprints()} | {r.app for r in self.savings()}
-        return sorted(names)
+        query = union(select(schema.footprints.c.app), select(schema.savings.c.app))
+        rows = self._run(lambda: self._fetch(query), "read apps from")
+        return sorted(r["app"] for r in rows)
 
     def export_csv(self, path: str | Path, table: str = "footprints") -> Path:
         """Write ``footprints`` (CodeCarbon-compatible columns first) or ``savings`` as CSV."""
