@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import operator
 import os
 import threading
 import time
@@ -71,6 +72,17 @@ class _Snapshot:
     energy_j: tuple[dict[str, float], ...]  # per backend, cumulative
     events: tuple[int, ...]  # per backend event index
     poll_errors: int
+
+
+def _as_count(window: Window) -> int:
+    """The window's unit count as a plain int (numpy integers welcome, floats refused)."""
+    try:
+        return operator.index(window.count)
+    except TypeError as e:
+        raise ConfigError(
+            f"window {window.name!r}: count must be a whole number of {window.unit or 'units'}, "
+            f"got {window.count!r}; use w.count += len(batch)"
+        ) from e
 
 
 def _components(
@@ -275,7 +287,7 @@ class Meter:
         m = Measurement(
             name=window.name,
             unit=window.unit,
-            count=window.count,
+            count=_as_count(window),
             start_unix_s=start.unix_s,
             wall_s=wall_s,
             cpu_s=used_cpu_s,

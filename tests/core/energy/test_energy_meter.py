@@ -195,3 +195,13 @@ def test_cpu_seconds_include_children_waited_for() -> None:
     m = meter.last("child")
     assert child_cpu_s > 0 and m.cpu_s >= child_cpu_s
     assert m.component("cpu_model").energy_j == pytest.approx(m.cpu_s, rel=0.05, abs=0.02)  # type: ignore[union-attr]
+
+
+def test_count_accepts_numpy_integers_and_refuses_fractions(meter: Meter) -> None:
+    import numpy as np
+
+    with meter.window("np", unit="row") as w:
+        w.count += np.int64(7)
+    assert meter.last("np").count == 7 and type(meter.last("np").count) is int
+    with pytest.raises(ConfigError, match="whole number of rows"), meter.window("f", unit="rows") as w:
+        w.count = 2.5  # type: ignore[assignment]
