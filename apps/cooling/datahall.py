@@ -52,7 +52,7 @@ def default_it_utilisation(weather: WeatherYear) -> np.ndarray:
     cycle between 30 % and 60 %, the band reported for enterprise servers by Barroso, Clidaras
     & Hoelzle, *The Datacenter as a Computer* (2nd ed., 2013, fig. 5.5). Labelled modelled."""
     local = weather.local_times
-    hour, weekday = np.asarray(local.hour), np.asarray(local.dayofweek) < 5
+    hour, weekday = np.asarray(local.hour), np.asarray(local.day_of_week) < 5
     diurnal = 0.5 - 0.5 * np.cos(2 * np.pi * (hour - 4) / 24.0)  # peak at 16 h
     return 0.30 + np.where(weekday, 0.30, 0.15) * diurnal
 

@@ -19,7 +19,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from apps.cooling.safety import ENVELOPES, action_to_setpoint, clamp, rate_limit
+from apps.cooling.safety import ENVELOPES, Envelope, action_to_setpoint, clamp, rate_limit
 from apps.cooling.scenario import ScenarioSpec, build_scenario, default_train_spec, make_building
 
 OBS_DIM = 24
@@ -39,6 +39,26 @@ class RewardWeights:
 
 
 DR_LIMIT_W_M2 = {"office": 15.0, "datahall": 40.0}  # HVAC import limit during DR events
+
+
+def build_observation(*, hour: float, day: int, occupied: bool, occupied_next: bool,
+                      outdoor_c: float, outdoor_forecast_c: np.ndarray, temp_c: float,
+                      setpoint_c: float, ci_g_per_kwh: float, ci_3h_means_24h: np.ndarray,
+                      price_usd_per_kwh: float, dr_now: bool, dr_soon: bool,
+                      envelope: Envelope) -> np.ndarray:
+    """The 24-value observation (shared by the env and the BMS service so both see the same)."""
+    ref = envelope.reference_occupied_c + envelope.temp_offset_k
+    obs = np.concatenate([
+        [np.sin(2 * np.pi * hour / 24), np.cos(2 * np.pi * hour / 24),
+         np.sin(2 * np.pi * day / 365), np.cos(2 * np.pi * day / 365),
+         float(occupied), float(occupied_next), (outdoor_c - 25.0) / 10.0],
+        (np.asarray(outdoor_forecast_c, float) - 25.0) / 10.0,
+        [(temp_c - ref) / 3.0, (setpoint_c - envelope.reference_occupied_c) / 3.0,
+         ci_g_per_kwh / 500.0],
+        np.asarray(ci_3h_means_24h, float) / 500.0,
+        [price_usd_per_kwh / 0.2, float(dr_now), float(dr_soon)],
+    ])
+    return np.clip(obs, -10.0, 10.0).astype(np.float32)
 
 
 class CoolingEnv(gym.Env):
@@ -153,18 +173,12 @@ class CoolingEnv(gym.Env):
         fc = np.take(sc.temp_out_c, [k + sph, k + 3 * sph, k + 6 * sph], mode="wrap")
         occ_next = np.take(sc.occupied, k + sph, mode="wrap")
         dr_soon = np.take(sc.dr_event, np.arange(k, k + 3 * sph), mode="wrap").max()
-        ref = self.envelope.reference_occupied_c + self.envelope.temp_offset_k
-        obs = np.concatenate([
-            [np.sin(2 * np.pi * hour / 24), np.cos(2 * np.pi * hour / 24),
-             np.sin(2 * np.pi * day / 365), np.cos(2 * np.pi * day / 365),
-             float(sc.occupied[k]), float(occ_next), (sc.temp_out_c[k] - 25.0) / 10.0],
-            (fc - 25.0) / 10.0,
-            [(self.temp_c - ref) / 3.0, (self.setpoint_c - self.envelope.reference_occupied_c) / 3.0,
-             sc.ci_g_per_kwh[k] / 500.0],
-            ci24 / 500.0,
-            [sc.price_usd_per_kwh[k] / 0.2, float(sc.dr_event[k]), float(dr_soon)],
-        ])
-        return np.clip(obs, -10.0, 10.0).astype(np.float32)
+        return build_observation(
+            hour=hour, day=day, occupied=bool(sc.occupied[k]), occupied_next=bool(occ_next),
+            outdoor_c=float(sc.temp_out_c[k]), outdoor_forecast_c=fc, temp_c=self.temp_c,
+            setpoint_c=self.setpoint_c, ci_g_per_kwh=float(sc.ci_g_per_kwh[k]),
+            ci_3h_means_24h=ci24, price_usd_per_kwh=float(sc.price_usd_per_kwh[k]),
+            dr_now=bool(sc.dr_event[k]), dr_soon=bool(dr_soon), envelope=self.envelope)
 
     # -- for rule-based controllers ------------------------------------------------------
     def control_state(self) -> dict[str, Any]:

@@ -107,7 +107,7 @@ def _fossil_mix_series(path: Path) -> pd.Series:
 
 def tou_price(local: pd.DatetimeIndex) -> np.ndarray:
     """Modelled TOU price per local hour (USD/kWh): on-peak 12-18 h weekdays Jun-Sep."""
-    hour, weekday = np.asarray(local.hour), np.asarray(local.dayofweek) < 5
+    hour, weekday = np.asarray(local.hour), np.asarray(local.day_of_week) < 5
     summer = np.isin(np.asarray(local.month), [6, 7, 8, 9])
     on = weekday & summer & (hour >= 12) & (hour < 18)
     mid = weekday & ~on & (hour >= 8) & (hour < 21)
@@ -119,7 +119,7 @@ def dr_events(ci_g_per_kwh: np.ndarray, local: pd.DatetimeIndex) -> np.ndarray:
     """Modelled demand-response events: weekday 14-18 h on the 10 summer days of highest
     afternoon carbon intensity (the kind of day a utility calls a GHG/capacity event)."""
     hour, month = np.asarray(local.hour), np.asarray(local.month)
-    window = (hour >= 14) & (hour < 18) & np.isin(month, [6, 7, 8, 9]) & (np.asarray(local.dayofweek) < 5)
+    window = (hour >= 14) & (hour < 18) & np.isin(month, [6, 7, 8, 9]) & (np.asarray(local.day_of_week) < 5)
     day = np.arange(HOURS_PER_YEAR) // 24
     day_ci = pd.Series(np.where(window, ci_g_per_kwh, np.nan)).groupby(day).mean()
     top_days = day_ci.dropna().nlargest(10).index.to_numpy()

@@ -111,7 +111,7 @@ class OfficeZone:
         p = self.p
         steps_per_h = int(round(3600.0 / dt_s))
         local = weather.local_times
-        hour, weekday = np.asarray(local.hour), np.asarray(local.dayofweek) < 5
+        hour, weekday = np.asarray(local.hour), np.asarray(local.day_of_week) < 5
         occ_h = weekday & (hour >= p.occupied_start_h) & (hour < p.occupied_end_h)
         af = p.floor_area_m2
         people = af / p.people_m2_per_person * p.people_sensible_w

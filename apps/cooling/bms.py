@@ -1,0 +1,260 @@
+"""BMS / grid serving: telemetry, recommendations, OpenADR-3-shaped signals, savings reports.
+
+State lives in three tables of the ledger's database (``ctx.ledger.engine``), so every server
+worker sees the same telemetry, signals and last recommendation (rate limits hold across
+workers). Recommendations are clamped to the envelope, move at most 1 K per 15 minutes, expire
+after 15 minutes, and fall back to "relinquish" (let the BMS's own schedule rule) when the
+zone's telemetry is stale or the state is outside what the policy was trained on.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    and_,
+    insert,
+    select,
+)
+
+from apps.cooling.baselines import HeuristicController
+from apps.cooling.env import build_observation
+from apps.cooling.grid import tou_price
+from apps.cooling.safety import OFFICE_ENVELOPE, action_to_setpoint, clamp, rate_limit
+from apps.cooling.schemas import SignalEventIn, TelemetryIn, parse_duration, validate_points
+from core.errors import ConfigError, DataError
+
+log = logging.getLogger(__name__)
+STALE_AFTER = timedelta(minutes=30)
+VALID_FOR = timedelta(minutes=15)
+BACNET_PRIORITY = 12  # ASHRAE 135 priority array: below life safety (1-2), critical equipment
+# (5), minimum on/off (6) and manual operator (8), so an operator override always wins.
+SETPOINT_POINT = "Zone_Air_Temperature_Setpoint"
+
+_meta = MetaData()
+telemetry_t = Table("cooling_telemetry", _meta, Column("id", Integer, primary_key=True),
+                    Column("site", String(64), index=True), Column("zone", String(64), index=True),
+                    Column("point", String(64)), Column("value", Float),
+                    Column("ts", DateTime(timezone=True), index=True))
+signals_t = Table("cooling_signals", _meta, Column("id", Integer, primary_key=True),
+                  Column("event_id", String(40), index=True), Column("program_id", String(64)),
+                  Column("type", String(32)), Column("value", Float),
+                  Column("start", DateTime(timezone=True)), Column("end", DateTime(timezone=True)))
+recs_t = Table("cooling_recommendations", _meta, Column("id", Integer, primary_key=True),
+               Column("site", String(64), index=True), Column("zone", String(64)),
+               Column("action", String(16)), Column("setpoint_c", Float, nullable=True),
+               Column("issued", DateTime(timezone=True), index=True),
+               Column("valid_until", DateTime(timezone=True)), Column("kwh", Float),
+               Column("kg", Float), Column("baseline_kwh", Float), Column("baseline_kg", Float),
+               Column("model_version", String(96)))
+
+
+def _utc(t: datetime) -> datetime:
+    return t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
+
+
+class BmsService:
+    """Telemetry in, recommendations out; see module doc."""
+
+    def __init__(self, ctx: Any, card_path: Path) -> None:
+        self.ctx, self.card_path = ctx, card_path
+        self.engine = ctx.ledger.engine
+        _meta.create_all(self.engine, checkfirst=True)
+        self.envelope = OFFICE_ENVELOPE
+        self._policy: tuple[Any, str] | None = None
+
+    # -- telemetry ------------------------------------------------------------------------
+    def ingest(self, site: str, body: TelemetryIn, now: datetime | None = None) -> dict[str, Any]:
+        """Store validated points; future (> 5 min) or day-old timestamps are refused."""
+        now, ts = _utc(now or datetime.now(UTC)), _utc(body.timestamp)
+        if ts > now + timedelta(minutes=5) or ts < now - timedelta(days=1):
+            raise DataError(f"timestamp {ts.isoformat()} is more than 5 min ahead of or a day "
+                            f"behind server time {now.isoformat()}; check the BMS clock")
+        rows = [{"site": site, "zone": body.zone, "point": p, "value": v, "ts": ts}
+                for p, v in validate_points(body.points).items()]
+        with self.engine.begin() as conn:
+            conn.execute(insert(telemetry_t), rows)
+        return {"site": site, "zone": body.zone, "stored_points": len(rows), "timestamp": ts}
+
+    def latest(self, site: str, zone: str) -> dict[str, tuple[float, datetime]]:
+        """Most recent value and time of each point of a zone."""
+        q = (select(telemetry_t.c.point, telemetry_t.c.value, telemetry_t.c.ts)
+             .where(and_(telemetry_t.c.site == site, telemetry_t.c.zone == zone))
+             .order_by(telemetry_t.c.ts.desc()).limit(200))
+        out: dict[str, tuple[float, datetime]] = {}
+        with self.engine.connect() as conn:
+            for point, value, ts in conn.execute(q):
+                out.setdefault(point, (value, _utc(ts)))
+        return out
+
+    # -- signals --------------------------------------------------------------------------
+    def add_signal(self, event: SignalEventIn) -> dict[str, Any]:
+        """Store each interval payload of an OpenADR-3-shaped event; returns its id."""
+        event_id = uuid.uuid4().hex[:16]
+        rows = []
+        for iv in event.intervals:
+            period = iv.intervalPeriod or event.intervalPeriod
+            if period is None:
+                raise DataError(f"interval {iv.id} has no intervalPeriod and the event has none")
+            start = _utc(period.start)
+            end = start + parse_duration(period.duration)
+            rows += [{"event_id": event_id, "program_id": event.programID, "type": p.type,
+                      "value": p.values[0], "start": start, "end": end} for p in iv.payloads]
+        with self.engine.begin() as conn:
+            conn.execute(insert(signals_t), rows)
+        return {"id": event_id, "program_id": event.programID, "payloads_stored": len(rows)}
+
+    def active_signals(self, at: datetime | None = None, until: datetime | None = None) -> list[dict]:
+        """Signals whose interval covers ``at`` (or overlaps [at, until))."""
+        at = _utc(at or datetime.now(UTC))
+        until = _utc(until) if until else at + timedelta(microseconds=1)
+        q = select(signals_t).where(and_(signals_t.c.start < until, signals_t.c.end > at))
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(q.order_by(signals_t.c.start))]
+        for r in rows:
+            r.pop("id", None)
+            r["start"], r["end"] = _utc(r["start"]), _utc(r["end"])
+        return rows
+
+    # -- recommendation -------------------------------------------------------------------
+    def recommend(self, site: str, zone: str, now: datetime | None = None) -> dict[str, Any]:
+        """A setpoint for the next 15 minutes, or "relinquish" with the reason."""
+        from apps.cooling.bms_model import project_hour
+
+        now = _utc(now or datetime.now(UTC))
+        pts = self.latest(site, zone)
+        temp = pts.get("Zone_Air_Temperature_Sensor")
+        if temp is None or now - temp[1] > STALE_AFTER:
+            return self._relinquish(site, zone, now, "no zone air temperature in the last 30 min")
+        env = self.envelope
+        if not env.comfort_low_c - 4.0 <= temp[0] <= env.comfort_high_c + 4.0:
+            return self._relinquish(site, zone, now, f"zone at {temp[0]:.1f} degC is outside the "
+                                    "range the policy was trained on; the BMS schedule rules")
+        occupied = bool(pts.get("Occupancy_Sensor", (1.0, now))[0] >= 0.5)
+        outdoor = pts.get("Outside_Air_Temperature_Sensor", (temp[0], now))[0]
+        grid = self._grid_view(now)
+        previous = self._previous_setpoint(site, zone, now, pts)
+        obs = build_observation(
+            hour=now.hour + now.minute / 60, day=now.timetuple().tm_yday - 1, occupied=occupied,
+            occupied_next=occupied, outdoor_c=outdoor, outdoor_forecast_c=np.full(3, outdoor),
+            temp_c=temp[0], setpoint_c=previous if previous is not None else env.reference_occupied_c,
+            ci_g_per_kwh=grid["ci_now"], ci_3h_means_24h=grid["ci_24h"].reshape(8, 3).mean(axis=1),
+            price_usd_per_kwh=grid["price"], dr_now=grid["dr_now"], dr_soon=grid["dr_soon"],
+            envelope=env)
+        policy, version = self._load_policy()
+        state = {"occupied": occupied, "occupied_within_h": [occupied] * 4, "ci_now": grid["ci_now"],
+                 "ci_24h": grid["ci_24h"], "dr_now": grid["dr_now"], "month": now.month}
+        target = action_to_setpoint(policy.act(obs, state), occupied, env)
+        setpoint = clamp(rate_limit(previous, target, 900.0), env)
+        constraints = [f"clamped to [{env.min_c}, {env.max_c}] degC"]
+        if abs(setpoint - target) > 1e-6:
+            constraints.append("rate-limited to 1 K per 15 min")
+        baseline_sp = 23.0 if occupied else 28.0  # the naive baseline's schedule
+        proj = project_hour(temp[0], outdoor, occupied, setpoint, baseline_sp, grid["ci_now"])
+        return self._issue(site, zone, now, setpoint, target, constraints, proj, version)
+
+    def _issue(self, site: str, zone: str, now: datetime, setpoint: float, target: float,
+               constraints: list[str], proj: dict[str, float], version: str) -> dict[str, Any]:
+        row = {"site": site, "zone": zone, "action": "write", "setpoint_c": setpoint, "issued": now,
+               "valid_until": now + VALID_FOR, "model_version": version, **proj}
+        with self.engine.begin() as conn:
+            conn.execute(insert(recs_t), [row])
+        return {
+            "site": site, "zone": zone, "action": "write", "point": SETPOINT_POINT,
+            "setpoint_c": round(setpoint, 2), "policy_target_c": round(target, 2), "unit": "degC",
+            "valid_from": now, "valid_until": now + VALID_FOR, "bacnet_priority": BACNET_PRIORITY,
+            "constraints_applied": constraints, "model_version": version,
+            "expected": {"kwh": proj["kwh"], "kgco2": proj["kg"], "baseline_kwh": proj["baseline_kwh"],
+                         "baseline_kgco2": proj["baseline_kg"], "horizon_h": 1.0,
+                         "baseline": "naive 23 degC occupied / 28 degC setback",
+                         "method": "modelled: ISO 13790 5R1C one-hour projection from telemetry"},
+        }
+
+    def _relinquish(self, site: str, zone: str, now: datetime, reason: str) -> dict[str, Any]:
+        row = {"site": site, "zone": zone, "action": "relinquish", "setpoint_c": None, "issued": now,
+               "valid_until": now + VALID_FOR, "kwh": 0.0, "kg": 0.0, "baseline_kwh": 0.0,
+               "baseline_kg": 0.0, "model_version": "none"}
+        with self.engine.begin() as conn:
+            conn.execute(insert(recs_t), [row])
+        return {"site": site, "zone": zone, "action": "relinquish", "point": SETPOINT_POINT,
+                "setpoint_c": None, "valid_from": now, "valid_until": now + VALID_FOR,
+                "bacnet_priority": BACNET_PRIORITY, "reason": reason, "constraints_applied": [],
+                "model_version": "none", "expected": None}
+
+    def _previous_setpoint(self, site: str, zone: str, now: datetime,
+                           pts: dict[str, tuple[float, datetime]]) -> float | None:
+        q = (select(recs_t.c.setpoint_c, recs_t.c.issued)
+             .where(and_(recs_t.c.site == site, recs_t.c.zone == zone, recs_t.c.action == "write"))
+             .order_by(recs_t.c.issued.desc()).limit(1))
+        with self.engine.connect() as conn:
+            last = conn.execute(q).first()
+        if last is not None and now - _utc(last[1]) < timedelta(hours=1):
+            return float(last[0])
+        sp = pts.get(SETPOINT_POINT)
+        return sp[0] if sp is not None and now - sp[1] <= STALE_AFTER else None
+
+    def _grid_view(self, now: datetime) -> dict[str, Any]:
+        """CI now and 24 h ahead (GHG signals first, else the context's source), price, DR."""
+        hours = [now + timedelta(hours=h) for h in range(24)]
+        sig = self.active_signals(now, now + timedelta(hours=24))
+        ci = np.array([self._ci_at(t, sig) for t in hours])
+        prices = [s["value"] for s in sig if s["type"] == "PRICE" and s["start"] <= now < s["end"]]
+        price = prices[0] if prices else float(tou_price(pd.DatetimeIndex([now.replace(tzinfo=None)]))[0])
+        dr = [s for s in sig if s["type"] in ("SIMPLE", "IMPORT_CAPACITY_LIMIT") and s["value"] > 0]
+        return {"ci_now": float(ci[0]), "ci_24h": ci, "price": price,
+                "dr_now": any(s["start"] <= now < s["end"] for s in dr),
+                "dr_soon": any(s["start"] < now + timedelta(hours=3) for s in dr)}
+
+    def _ci_at(self, t: datetime, sig: list[dict]) -> float:
+        for s in sig:
+            if s["type"] == "GHG" and s["start"] <= t < s["end"]:
+                return float(s["value"])
+        try:
+            return float(self.ctx.carbon.intensity(at=t).g_per_kwh)
+        except (ConfigError, DataError, ValueError, KeyError):
+            return float(self.ctx.carbon.intensity(at=None).g_per_kwh)
+
+    def _load_policy(self) -> tuple[Any, str]:
+        if self._policy is None:
+            from apps.cooling.bms_model import served_policy
+
+            self._policy = served_policy(self.card_path, self.envelope)
+        return self._policy
+
+    # -- reports --------------------------------------------------------------------------
+    def savings_report(self, site: str, start: datetime, end: datetime) -> dict[str, Any]:
+        """Expected (modelled) savings of the recommendations issued in [start, end)."""
+        start, end = _utc(start), _utc(end)
+        if end <= start:
+            raise DataError("'to' must be after 'from'")
+        q = select(recs_t).where(and_(recs_t.c.site == site, recs_t.c.issued >= start,
+                                      recs_t.c.issued < end))
+        with self.engine.connect() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(q)]
+        written = [r for r in rows if r["action"] == "write"]
+        kwh = sum(r["baseline_kwh"] - r["kwh"] for r in written)
+        kg = sum(r["baseline_kg"] - r["kg"] for r in written)
+        return {"site": site, "from": start, "to": end, "recommendations": len(rows),
+                "relinquished": len(rows) - len(written), "expected_kwh_saved": kwh,
+                "expected_kgco2_saved": kg,
+                "method": ("modelled: sum over issued recommendations of a one-hour ISO 13790 "
+                           "5R1C projection, naive schedule minus recommendation; not metered"),
+                "model_versions": sorted({r["model_version"] for r in written})}
+
+
+def heuristic_fallback() -> tuple[Any, str]:
+    """The tuned-rule controller with default parameters, when no agent has been trained."""
+    return HeuristicController(OFFICE_ENVELOPE), "heuristic-rules/default (no trained agent yet)"

@@ -1,0 +1,63 @@
+"""REST for building-management and grid systems, mounted under /v1 (see apps.server)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+
+from apps.cooling.schemas import SignalEventIn, TelemetryIn
+from apps.cooling.service import service_for
+from apps.deps import ContextDep, require_scope
+from core.errors import ConfigError, DataError, ModelError
+
+router = APIRouter(prefix="/cooling", tags=["cooling"])
+Name = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+CONTROL = [Depends(require_scope("control"))]
+READ = [Depends(require_scope("read"))]
+
+
+def _call(fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except DataError as e:
+        raise HTTPException(422, str(e)) from e
+    except (ConfigError, ModelError) as e:
+        raise HTTPException(409, str(e)) from e
+
+
+@router.post("/sites/{site}/telemetry", dependencies=CONTROL, status_code=201)
+def post_telemetry(site: Name, body: TelemetryIn, ctx: ContextDep) -> dict[str, Any]:
+    """Point readings keyed by Brick class (or Haystack tags), SI units, UTC timestamp."""
+    return _call(service_for(ctx).bms.ingest, site, body)
+
+
+@router.get("/sites/{site}/zones/{zone}/recommendation", dependencies=READ)
+def get_recommendation(site: Name, zone: Name, ctx: ContextDep) -> dict[str, Any]:
+    """Setpoint for the next 15 minutes (clamped, rate-limited, expiring) or "relinquish"."""
+    return _call(service_for(ctx).bms.recommend, site, zone)
+
+
+@router.post("/signals", dependencies=CONTROL, status_code=201)
+def post_signal(body: SignalEventIn, ctx: ContextDep) -> dict[str, Any]:
+    """An OpenADR-3-shaped event with GHG, PRICE, SIMPLE or IMPORT_CAPACITY_LIMIT payloads."""
+    return _call(service_for(ctx).bms.add_signal, body)
+
+
+@router.get("/signals/active", dependencies=READ)
+def get_active_signals(ctx: ContextDep, at: datetime | None = None) -> dict[str, Any]:
+    """Signals in force at ``at`` (default now)."""
+    if at is not None and at.tzinfo is None:
+        raise HTTPException(422, "'at' needs a UTC offset, e.g. 2026-07-01T14:00:00Z")
+    return {"signals": _call(service_for(ctx).bms.active_signals, at)}
+
+
+@router.get("/sites/{site}/reports/savings", dependencies=READ)
+def get_savings(site: Name, ctx: ContextDep,
+                start: Annotated[datetime, Query(alias="from")],
+                end: Annotated[datetime, Query(alias="to")]) -> dict[str, Any]:
+    """Expected savings of the recommendations issued in [from, to) (modelled, labelled)."""
+    if start.tzinfo is None or end.tzinfo is None:
+        raise HTTPException(422, "'from' and 'to' need a UTC offset, e.g. 2026-07-01T00:00:00Z")
+    return _call(service_for(ctx).bms.savings_report, site, start, end)

@@ -1,0 +1,151 @@
+"""Training stages of the cooling pipeline, each a reusable run in core.runs' RunStore (so its
+compute is metered by core.energy and recorded in the ledger, and a finished run is reused).
+
+- heuristic tuning (grid of 36 rule settings on the training season),
+- hyperparameter search for SAC by successive halving (core.runs.successive_halving),
+- final SAC and PPO agents, one run per seed,
+- the compact policy (distillation).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from apps.cooling.agents import AgentConfig, AgentController, actor_network, load_model, train
+from apps.cooling.baselines import HeuristicParams, NaiveController
+from apps.cooling.env import CoolingEnv
+from apps.cooling.evaluate import tune_heuristic, validation_score
+from apps.cooling.kpis import rollout
+from apps.cooling.scenario import ScenarioSpec
+
+log = logging.getLogger(__name__)
+APP = "cooling"
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    """How much to train. Defaults keep ``greenstack run cooling`` near 3 minutes on 2 cores."""
+
+    building: str = "office"
+    seeds: tuple[int, ...] = (0, 1, 2)
+    sac_steps: int = 6000  # hourly control steps = 250 simulated days
+    ppo_steps: int = 20000
+    search_min_steps: int = 1500
+    search_space: tuple[tuple[float, float], ...] = ((1e-3, 0.95), (3e-4, 0.95), (1e-3, 0.99),
+                                                     (3e-4, 0.99))  # (learning rate, gamma)
+    validation_days: int = 61  # June-July of the training scenario
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _validate(model: Any, spec: ScenarioSpec, building: str, days: int) -> float:
+    env = CoolingEnv((spec,), building=building, random_start=False)
+    kpis, _ = rollout(env, AgentController(model), days=days)
+    return validation_score(kpis)
+
+
+def search_sac(store: Any, key_of: Callable[[dict], str], spec: ScenarioSpec, plan: TrainPlan,
+               force: bool) -> dict[str, Any]:
+    """Successive halving over (learning rate, gamma); returns the winner and the trials."""
+    from core.runs import successive_halving
+
+    configs = [AgentConfig("sac", lr, g, seed=100).to_dict() for lr, g in plan.search_space]
+
+    def fn(artifacts: Path) -> dict[str, Any]:
+        def score(cfg: dict[str, Any], budget: float) -> float:
+            agent = AgentConfig(**cfg).with_steps(int(budget))
+            path = train(agent, (spec,), plan.building,
+                         artifacts / f"trial-{configs.index(cfg)}-{int(budget)}")
+            return _validate(load_model(path, "sac"), spec, plan.building, plan.validation_days)
+
+        result = successive_halving(configs, score, min_budget=plan.search_min_steps,
+                                    max_budget=plan.sac_steps / 2, eta=2, higher_is_better=False)
+        return {"best": result.best_config, "search": result.to_dict() | {"measurement": None}}
+
+    key = key_of({"stage": "sac-search", "plan": plan.to_dict(), "spec": asdict(spec)})
+    res = store.get_or_run(key, fn, app=APP, phase="train", force=force)
+    return dict(res.outputs) | {"reused": res.reused}
+
+
+def train_agents(store: Any, key_of: Callable[[dict], str], spec: ScenarioSpec, plan: TrainPlan,
+                 best: AgentConfig, force: bool) -> dict[str, list[dict[str, Any]]]:
+    """Final SAC (best config) and PPO agents, one reusable run per seed."""
+    out: dict[str, list[dict[str, Any]]] = {"sac": [], "ppo": []}
+    for algo in ("sac", "ppo"):
+        for seed in plan.seeds:
+            cfg = (AgentConfig(**{**best.to_dict(), "seed": seed, "steps": plan.sac_steps})
+                   if algo == "sac" else AgentConfig("ppo", 3e-4, 0.95, seed=seed, steps=plan.ppo_steps))
+
+            def fn(artifacts: Path, cfg: AgentConfig = cfg) -> dict[str, Any]:
+                path = train(cfg, (spec,), plan.building, artifacts / "model")
+                model = load_model(path, cfg.algo)
+                return {"model": path.name, "config": cfg.to_dict(),
+                        "validation_score": _validate(model, spec, plan.building, plan.validation_days)}
+
+            key = key_of({"stage": "agent", "config": cfg.to_dict(), "spec": asdict(spec),
+                          "building": plan.building})
+            res = store.get_or_run(key, fn, app=APP, phase="train", force=force)
+            out[algo].append({**res.outputs, "path": str(res.artifacts_dir / res.outputs["model"]),
+                              "reused": res.reused,
+                              "energy_kwh": res.measurement.energy_kwh if res.measurement else None})
+    return out
+
+
+def heuristic_run(store: Any, key_of: Callable[[dict], str], spec: ScenarioSpec, plan: TrainPlan,
+                  force: bool) -> HeuristicParams:
+    """Tune the heuristic's rules on the training season (a reusable run)."""
+    def fn(artifacts: Path) -> dict[str, Any]:
+        env = CoolingEnv((spec,), building=plan.building, random_start=False)
+        naive, _ = rollout(env, NaiveController(env.envelope), days=61)
+        params, kpis = tune_heuristic(spec, plan.building, naive.discomfort_kh)
+        return {"params": params.to_dict(), "kpis": kpis.to_dict()}
+
+    key = key_of({"stage": "heuristic", "spec": asdict(spec), "building": plan.building})
+    res = store.get_or_run(key, fn, app=APP, phase="train", force=force)
+    return HeuristicParams(**res.outputs["params"])
+
+
+def rollout_states(model: Any, specs: tuple[ScenarioSpec, ...], building: str, days: int,
+                   start_day: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Observations visited by ``model`` (for distillation / the gate) and slice masks."""
+    env = CoolingEnv(specs, building=building, random_start=False)
+    ctrl = AgentController(model)
+    obs_rows, occ, high_ci, dr = [], [], [], []
+    for i in range(len(specs)):
+        env.episode_days = days
+        obs, _ = env.reset(seed=0, options={"scenario": i, "start_day": start_day})
+        done = False
+        while not done:
+            obs_rows.append(obs)
+            occ.append(obs[4] > 0.5)
+            high_ci.append(obs[12] > np.median(obs[13:21]))
+            dr.append(obs[22] > 0.5)
+            obs, _, _, done, _ = env.step(np.array([ctrl.act(obs, {})], np.float32))
+    slices = {"occupied": np.array(occ), "ci_above_24h_median": np.array(high_ci)}
+    if any(dr):
+        slices["dr_event_soon"] = np.array(dr)
+    return np.array(obs_rows, np.float32), slices
+
+
+def compact_run(store: Any, key_of: Callable[[dict], str], teacher_path: str, algo: str,
+                spec: ScenarioSpec, plan: TrainPlan, force: bool) -> Path:
+    """Distil the SAC actor into the compact MLP on the training season's states."""
+    from apps.cooling.compact import distill_policy
+
+    def fn(artifacts: Path) -> dict[str, Any]:
+        model = load_model(Path(teacher_path), algo)
+        obs, _ = rollout_states(model, (spec,), plan.building, days=122, start_day=151)
+        policy = distill_policy(actor_network(model), obs)
+        policy.to_npz(artifacts / "compact.npz")
+        return {"file": "compact.npz", "n_states": len(obs)}
+
+    key = key_of({"stage": "compact", "teacher": Path(teacher_path).parent.name, "plan": plan.to_dict()})
+    res = store.get_or_run(key, fn, app=APP, phase="compress", force=force)
+    return res.artifacts_dir / res.outputs["file"]

@@ -1,0 +1,153 @@
+"""REST contract of the cooling BMS/grid endpoints, including bad inputs (no trained agent:
+recommendations come from the rule-based fallback, which still goes through clamp/rate limit)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+
+SITE, ZONE = "hq", "floor-3"
+
+
+@pytest.fixture()
+def client(ctx):
+    from apps.server import create_app
+    from apps.settings import Settings
+
+    app = create_app(Settings(open_reads=True), ctx=ctx)
+    key = app.state.key_store.create(["control"], name="bms").token
+    with TestClient(app) as c:
+        c.headers.update({"Authorization": f"Bearer {key}"})
+        yield c
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()
+
+
+def _telemetry(client, temp=25.0, ts=None, **extra):
+    points = {"Zone_Air_Temperature_Sensor": temp, "Outside_Air_Temperature_Sensor": 33.0,
+              "Occupancy_Sensor": 1, **extra}
+    return client.post(f"/v1/cooling/sites/{SITE}/telemetry",
+                       json={"zone": ZONE, "timestamp": ts or _now(), "points": points})
+
+
+def test_writes_need_a_control_key(ctx):
+    from apps.server import create_app
+    from apps.settings import Settings
+
+    app = create_app(Settings(open_reads=True), ctx=ctx)
+    with TestClient(app) as c:
+        r = c.post(f"/v1/cooling/sites/{SITE}/telemetry",
+                   json={"zone": ZONE, "timestamp": _now(), "points": {"Occupancy_Sensor": 1}})
+        assert r.status_code == 401
+        read_key = app.state.key_store.create(["read"]).token
+        r = c.post("/v1/cooling/signals", headers={"Authorization": f"Bearer {read_key}"},
+                   json={"programID": "p", "intervals": []})
+        assert r.status_code == 403
+
+
+@pytest.mark.parametrize("points", [
+    {"Zone_Air_Temperature_Sensor": 80.0},           # out of range
+    {"Mystery_Point": 1.0},                          # unknown name
+    {},                                              # empty
+])
+def test_bad_telemetry_is_422(client, points):
+    r = client.post(f"/v1/cooling/sites/{SITE}/telemetry",
+                    json={"zone": ZONE, "timestamp": _now(), "points": points})
+    assert r.status_code == 422
+
+
+def test_nan_and_malformed_json_are_422(client):
+    headers = {"content-type": "application/json"}
+    nan = ('{"zone": "z", "timestamp": "' + _now()
+           + '", "points": {"Zone_Air_Temperature_Sensor": NaN}}')
+    r = client.post(f"/v1/cooling/sites/{SITE}/telemetry", content=nan, headers=headers)
+    assert r.status_code == 422
+    r = client.post(f"/v1/cooling/sites/{SITE}/telemetry", content="{not json", headers=headers)
+    assert r.status_code == 422
+
+
+def test_naive_or_future_timestamp_is_422(client):
+    assert _telemetry(client, ts="2026-07-01T12:00:00").status_code == 422
+    future = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+    assert _telemetry(client, ts=future).status_code == 422
+
+
+def test_haystack_names_are_accepted(client):
+    r = client.post(f"/v1/cooling/sites/{SITE}/telemetry", json={
+        "zone": ZONE, "timestamp": _now(), "points": {"zone air temp sensor": 24.0}})
+    assert r.status_code == 201 and r.json()["stored_points"] == 1
+
+
+def test_no_telemetry_means_relinquish(client):
+    r = client.get(f"/v1/cooling/sites/{SITE}/zones/{ZONE}/recommendation")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["action"] == "relinquish" and body["setpoint_c"] is None and body["reason"]
+
+
+def test_recommendation_is_clamped_rate_limited_and_expires(client):
+    assert _telemetry(client, temp=25.0, Zone_Air_Temperature_Setpoint=21.0).status_code == 201
+    body = client.get(f"/v1/cooling/sites/{SITE}/zones/{ZONE}/recommendation").json()
+    assert body["action"] == "write"
+    assert 20.0 <= body["setpoint_c"] <= 30.0
+    assert abs(body["setpoint_c"] - 21.0) <= 1.0 + 1e-9  # from the current setpoint, <= 1 K
+    assert body["bacnet_priority"] == 12
+    valid = datetime.fromisoformat(body["valid_until"]) - datetime.fromisoformat(body["valid_from"])
+    assert valid == timedelta(minutes=15)
+    assert {"kwh", "kgco2", "baseline_kwh", "baseline_kgco2"} <= set(body["expected"])
+    second = client.get(f"/v1/cooling/sites/{SITE}/zones/{ZONE}/recommendation").json()
+    assert abs(second["setpoint_c"] - body["setpoint_c"]) <= 1.0 + 1e-9
+
+
+def test_wild_zone_temperature_relinquishes(client):
+    assert _telemetry(client, temp=45.0).status_code == 201
+    body = client.get(f"/v1/cooling/sites/{SITE}/zones/{ZONE}/recommendation").json()
+    assert body["action"] == "relinquish"
+
+
+def test_signals_roundtrip_and_bad_signals(client):
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    event = {"programID": "utility-ghg", "eventName": "evening peak",
+             "intervalPeriod": {"start": start.isoformat(), "duration": "PT1H"},
+             "intervals": [{"id": 0, "payloads": [{"type": "GHG", "values": [612.0]}]},
+                           {"id": 1, "intervalPeriod": {"start": start.isoformat(), "duration": "PT30M"},
+                            "payloads": [{"type": "IMPORT_CAPACITY_LIMIT", "values": [5.0]}]}]}
+    r = client.post("/v1/cooling/signals", json=event)
+    assert r.status_code == 201 and r.json()["payloads_stored"] == 2
+    active = client.get("/v1/cooling/signals/active").json()["signals"]
+    assert {s["type"] for s in active} == {"GHG", "IMPORT_CAPACITY_LIMIT"}
+    bad = dict(event, intervals=[{"id": 0, "payloads": [{"type": "WEATHER", "values": [1.0]}]}])
+    assert client.post("/v1/cooling/signals", json=bad).status_code == 422
+    bad = dict(event, intervalPeriod={"start": start.isoformat(), "duration": "one hour"})
+    assert client.post("/v1/cooling/signals", json=bad).status_code == 422
+    no_period = {"programID": "x", "intervals": [{"id": 0, "payloads": [{"type": "PRICE", "values": [0.3]}]}]}
+    assert client.post("/v1/cooling/signals", json=no_period).status_code == 422
+
+
+def test_savings_report(client):
+    _telemetry(client, temp=25.5)
+    client.get(f"/v1/cooling/sites/{SITE}/zones/{ZONE}/recommendation")
+    start = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    end = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
+    r = client.get(f"/v1/cooling/sites/{SITE}/reports/savings", params={"from": start, "to": end})
+    assert r.status_code == 200
+    body = r.json()
+    assert body["recommendations"] == 1 and "modelled" in body["method"]
+    r = client.get(f"/v1/cooling/sites/{SITE}/reports/savings", params={"from": end, "to": start})
+    assert r.status_code == 422
+
+
+def test_state_is_shared_across_service_instances(ctx):
+    """A second worker (new service on the same ledger database) sees telemetry and signals."""
+    from apps.cooling.bms import BmsService
+    from apps.cooling.schemas import TelemetryIn
+
+    a = BmsService(ctx, card_path=ctx.models_dir / "none.json")
+    a.ingest(SITE, TelemetryIn(zone=ZONE, timestamp=datetime.now(UTC),
+                               points={"Zone_Air_Temperature_Sensor": 24.0}))
+    b = BmsService(ctx, card_path=ctx.models_dir / "none.json")
+    assert b.latest(SITE, ZONE)["Zone_Air_Temperature_Sensor"][0] == 24.0
