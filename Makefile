@@ -14,13 +14,15 @@ DASH_PORT ?= 8501
 .PHONY: demo test install
 
 demo: $(STAMP)
-	GREENSTACK_ZONE=$(ZONE) $(BIN)/greenstack run all
+	@# A failed app is reported (make shows its error) and the others are still served.
+	-GREENSTACK_ZONE=$(ZONE) $(BIN)/greenstack run all
 	GREENSTACK_ZONE=$(ZONE) $(BIN)/greenstack report
-	@echo "API:       http://$(HOST):$(API_PORT)/docs"
-	@echo "Dashboard: http://$(HOST):$(DASH_PORT)"
-	GREENSTACK_ZONE=$(ZONE) $(BIN)/greenstack serve --host $(HOST) --port $(API_PORT) & \
-	  GREENSTACK_ZONE=$(ZONE) $(BIN)/greenstack dashboard --host $(HOST) --port $(DASH_PORT); \
-	  kill %1 2>/dev/null || true
+	@# API in the background, dashboard in the foreground; Ctrl-C (or any exit) stops both.
+	@GREENSTACK_ZONE=$(ZONE) $(BIN)/greenstack serve --host $(HOST) --port $(API_PORT) & api=$$!; \
+	  trap 'kill $$api 2>/dev/null; wait $$api 2>/dev/null' EXIT INT TERM; \
+	  echo "API:       http://$(HOST):$(API_PORT)/docs   (health: /health, impact: /v1/impact)"; \
+	  echo "Dashboard: http://$(HOST):$(DASH_PORT)   (Ctrl-C stops both)"; \
+	  GREENSTACK_ZONE=$(ZONE) $(BIN)/greenstack dashboard --host $(HOST) --port $(DASH_PORT)
 
 test: $(STAMP)
 	$(BIN)/ruff check .

@@ -11,7 +11,6 @@ from collections.abc import Iterator
 import pytest
 from e2e_stack import (
     DEMO_STATE,
-    PROJECT_ROOT,
     Stack,
     free_port,
     seed_ledger,
@@ -30,7 +29,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if DEMO_STATE:
         from apps.settings import Settings
 
-        ledger_url = Settings(cache_dir=PROJECT_ROOT / ".greenstack").resolved_ledger_url()
+        ledger_url = Settings().resolved_ledger_url()  # the caller's GREENSTACK_* (or defaults)
     else:
         ledger_url = f"sqlite:///{tmp / 'ledger.db'}"
         seed_ledger(ledger_url)

@@ -37,26 +37,30 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-# Set to 1 to run against the demo's own state (.greenstack/ ledger and cache, models/) instead of
-# a seeded temp ledger: that is how the README's screenshots are made after `make demo`.
+# Set to 1 to run against the demo's own state instead of a seeded temp ledger: the GREENSTACK_*
+# variables of the calling shell (default: .greenstack/ ledger and cache, models/) are passed on.
+# That is how the README's screenshots are made after `make demo`.
 DEMO_STATE = os.environ.get("GREENSTACK_E2E_DEMO_STATE") == "1"
 
 
 def stack_env(tmp: Path, ledger_url: str) -> dict[str, str]:
     """Environment for server/dashboard subprocesses: temp cache, models and ledger, stated zone."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GREENSTACK_")}
-    env.update(
-        GREENSTACK_ZONE=os.environ.get("GREENSTACK_ZONE", ZONE) if DEMO_STATE else ZONE,
-        GREENSTACK_OPEN_READS="true",
-        OMP_NUM_THREADS="1",  # 2 shared cores: keep torch/BLAS from oversubscribing them
-        MKL_NUM_THREADS="1",
-    )
-    if not DEMO_STATE:
+    if DEMO_STATE:
+        env = dict(os.environ)
+        env.setdefault("GREENSTACK_ZONE", ZONE)
+    else:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("GREENSTACK_")}
         env.update(
+            GREENSTACK_ZONE=ZONE,
             GREENSTACK_CACHE_DIR=str(tmp / "cache"),
             GREENSTACK_MODELS_DIR=str(tmp / "models"),
             GREENSTACK_LEDGER_URL=ledger_url,
         )
+    env.update(
+        GREENSTACK_OPEN_READS="true",
+        OMP_NUM_THREADS="1",  # 2 shared cores: keep torch/BLAS from oversubscribing them
+        MKL_NUM_THREADS="1",
+    )
     return env
 
 

@@ -4,11 +4,10 @@ Uses Debian's ``/usr/bin/chromium`` and ``/usr/bin/chromedriver`` (never a downl
 skipped, with the reason shown, where they are absent (``.ci/run`` installs them).
 
 Screenshots go to ``$GREENSTACK_SCREENSHOT_DIR`` (default: the test's temp dir). The README's
-screenshots are made against the demo's ledger with::
+screenshots are made after ``make demo``, against the demo's own ledger, models and cache::
 
-    GREENSTACK_SCREENSHOT_DIR=docs/screenshots \\
-    GREENSTACK_E2E_LEDGER_URL=sqlite:///$PWD/.greenstack/greenstack.db \\
-    .venv/bin/pytest tests/e2e/test_browser.py
+    GREENSTACK_E2E_DEMO_STATE=1 GREENSTACK_SCREENSHOT_DIR=docs/screenshots \\
+        .venv/bin/python -m pytest tests/e2e/test_browser.py
 """
 
 from __future__ import annotations
