@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -22,6 +23,16 @@ class EngineWindowIn(BaseModel):
     unit: int = Field(ge=0, le=10**9, description="engine id, echoed back")
     rows: list[list[float]] = Field(min_length=1, max_length=MAX_CYCLES,
                                     description=f"cycles × {N_VALUES} values, oldest first")
+
+    @field_validator("rows", mode="before")
+    @classmethod
+    def _mark_non_finite(cls, rows: Any) -> Any:
+        # NaN/inf parsed from lenient JSON would be echoed in the 422 body, which strict JSON
+        # cannot encode; as the string "NaN" the finite-number check still rejects them.
+        if not isinstance(rows, list):
+            return rows
+        return [[("NaN" if isinstance(v, float) and not math.isfinite(v) else v) for v in row]
+                if isinstance(row, list) else row for row in rows]
 
     @field_validator("rows")
     @classmethod

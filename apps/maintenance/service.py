@@ -152,10 +152,15 @@ class MaintenanceService:
 
     def model_card(self, subset: str | None = None) -> dict[str, Any]:
         """The model card as a dict; ModelError when the pipeline has not run."""
+        from core.errors import ModelError
         from core.gates import ModelCard
 
-        card = ModelCard.load(self.models_dir / artifact_names(subset or self.subset)["card"])
-        return card.model_dump(mode="json")
+        subset = (subset or self.subset).upper()
+        path = self.models_dir / artifact_names(subset)["card"]
+        if not path.is_file():
+            raise ModelError(f"no {subset} model card yet: run "
+                             f"`greenstack run maintenance --subset {subset}`")
+        return ModelCard.load(path).model_dump(mode="json")
 
     def served(self, subset: str | None = None) -> ServedModel:
         """The loaded, gated model for ``subset`` (cached per process)."""

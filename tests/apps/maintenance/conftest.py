@@ -9,7 +9,7 @@ import pytest
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 DATA = PROJECT_ROOT / "data"
 SMALL = {"seeds": (0,), "max_train_units": 30, "reference_overrides": {"max_iter": 60},
-         "compact_epochs": 5, "bench_repeats": 2}
+         "compact_epochs": 5, "bench_repeats": 3}
 
 
 @pytest.fixture(scope="session")
