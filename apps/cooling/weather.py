@@ -92,7 +92,7 @@ class WeatherReader:
         idx = self._local_index(frame)
         if self.hour_ending:
             idx = idx - pd.Timedelta(hours=1)
-        day = np.asarray(idx.dayofyear) - 1
+        day = np.asarray(idx.day_of_year) - 1
         # Leap-year files: fold 29 Feb onto 28 Feb's slot is wrong; drop it instead (see _place).
         leap = np.asarray(idx.is_leap_year)
         after_feb = (np.asarray(idx.month) > 2) & leap
