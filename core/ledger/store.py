@@ -32,6 +32,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_SCHEMA_RETRIES = 10  # concurrent first opens of a new database
 _LOCK_RETRIES = 5  # on top of the busy timeout, for "database is locked" at BEGIN
 
 
@@ -176,13 +177,19 @@ class Ledger:
 
     # -- internals -------------------------------------------------------------------------------
     def _init_schema(self) -> None:
-        try:
-            schema.metadata.create_all(self.engine)
-        except OperationalError as e:
-            if "already exists" not in str(e):  # another process created it first
-                raise
-        if self.engine.dialect.name == "sqlite":
-            schema.install_sqlite_guards(self.engine)
+        # pysqlite autocommits each CREATE, so a process opening the ledger while another is
+        # creating it can see some tables and not others: retry until the schema is whole.
+        for attempt in range(_SCHEMA_RETRIES + 1):
+            try:
+                schema.metadata.create_all(self.engine)
+                if self.engine.dialect.name == "sqlite":
+                    schema.install_sqlite_guards(self.engine)
+                break
+            except OperationalError as e:
+                racing = "already exists" in str(e) or "no such table" in str(e)
+                if not racing or attempt == _SCHEMA_RETRIES:
+                    raise
+                time.sleep(0.02 * (attempt + 1))
         with self.engine.begin() as conn:
             version = conn.execute(
                 select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")
