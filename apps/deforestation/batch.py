@@ -1,0 +1,259 @@
+"""Batch loss mapping over tiles as Dask tasks; resumable, same code locally or on a cluster.
+
+Each tile task reads its window of both dates, predicts class probabilities and writes them
+atomically (temp + rename) with a JSON record; a rerun skips tiles whose record exists, so a job
+killed half-way resumes and produces byte-identical output. Assembly blends neighbouring tiles,
+applies the minimum mapping unit over the whole mosaic and writes the loss map and confidence as
+tiled COGs plus per-tile JSON stats. A tile whose file is corrupt is recorded as failed (its
+pixels become UNKNOWN) and the job goes on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from apps.deforestation.area import pixel_area_grid
+from apps.deforestation.change import UNKNOWN, LossMap, apply_mmu, raw_loss
+from apps.deforestation.rasters import RasterSource, write_geotiff
+from apps.deforestation.tiling import Tile, blend_tile_outputs, tile_grid
+from core.errors import DataError
+
+logger = logging.getLogger(__name__)
+Progress = Callable[[str, int, int], None] | None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """Which weights a worker loads (a path the workers can read)."""
+
+    kind: str
+    weights: Path
+    in_bands: int
+    torch_threads: int = 1
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """A loss-mapping job over two co-registered scenes."""
+
+    before: RasterSource
+    after: RasterSource
+    out_dir: Path
+    model: ModelSpec
+    tile_px: int = 256
+    overlap_px: int = 32
+    mmu_ha: float = 0.5
+
+    def tiles(self) -> list[Tile]:
+        return tile_grid(self.before.height, self.before.width, self.tile_px, self.overlap_px)
+
+
+@dataclass(frozen=True)
+class TileOutcome:
+    """What one tile task did: ``done``, ``skipped`` (already finished) or ``failed``."""
+
+    name: str
+    status: str
+    seconds: float = 0.0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """Summary of a job; paths are None when the job stopped before assembly."""
+
+    out_dir: Path
+    tiles_total: int
+    tiles_done: int
+    tiles_skipped: int
+    failed: tuple[tuple[str, str], ...]
+    wall_s: float
+    lossmap: Path | None = None
+    confidence: Path | None = None
+    loss_pixels: int = 0
+    per_tile: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for k in ("out_dir", "lossmap", "confidence"):
+            d[k] = str(d[k]) if d[k] is not None else None
+        d["failed"] = [{"tile": n, "error": e} for n, e in self.failed]
+        return d
+
+
+_MODELS: dict[tuple[str, str, float], Any] = {}
+_MODELS_LOCK = threading.Lock()
+
+
+def _model(spec: ModelSpec) -> Any:
+    from apps.deforestation.model import load
+
+    key = (spec.kind, str(spec.weights), Path(spec.weights).stat().st_mtime)
+    with _MODELS_LOCK:
+        if key not in _MODELS:
+            _MODELS[key] = load(spec.kind, spec.in_bands, Path(spec.weights))
+        return _MODELS[key]
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _save_npy(path: Path, array: np.ndarray) -> None:
+    with path.open("wb") as fh:
+        np.save(fh, array)
+
+
+def _tile_dir(out_dir: Path) -> Path:
+    d = out_dir / "tiles"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def process_tile(spec: JobSpec, tile: Tile) -> TileOutcome:
+    """Dask task: predict one tile unless its record already exists."""
+    import torch
+
+    from apps.deforestation.model import predict_probs
+
+    tdir = _tile_dir(spec.out_dir)
+    record = tdir / f"{tile.name}.json"
+    if record.exists():
+        return TileOutcome(tile.name, "skipped")
+    t0 = time.perf_counter()
+    try:
+        before, after = spec.before.read(tile.window()), spec.after.read(tile.window())
+    except DataError as e:
+        msg = str(e)
+        logger.warning("tile %s failed: %s", tile.name, msg)
+        _atomic_write(tdir / f"{tile.name}.failed.json",
+                      lambda p: p.write_text(json.dumps({"tile": tile.name, "error": msg})))
+        return TileOutcome(tile.name, "failed", time.perf_counter() - t0, msg)
+    torch.set_num_threads(spec.model.torch_threads)
+    model = _model(spec.model)
+    probs = np.stack([predict_probs(model, before.data), predict_probs(model, after.data)])
+    valid = before.valid & after.valid
+    _atomic_write(tdir / f"{tile.name}.npy", lambda p: _save_npy(p, probs))
+    _atomic_write(tdir / f"{tile.name}.valid.npy", lambda p: _save_npy(p, valid))
+    seconds = time.perf_counter() - t0
+    stats = {"tile": tile.name, "index": tile.index, "core": [tile.core_row, tile.core_col,
+             tile.core_rows, tile.core_cols], "valid_fraction": float(valid.mean()),
+             "model": spec.model.kind}
+    _atomic_write(record, lambda p: p.write_text(json.dumps(stats, indent=1)))
+    (tdir / f"{tile.name}.failed.json").unlink(missing_ok=True)
+    return TileOutcome(tile.name, "done", seconds)
+
+
+def check_pair(before: RasterSource, after: RasterSource) -> None:
+    """Both dates must share one grid (co-registered); DataError says how to fix it."""
+    if before.shape != after.shape or before.transform != after.transform or (
+            before.crs != after.crs):
+        raise DataError(f"before {before.label} {before.shape} and after {after.label} "
+                        f"{after.shape} are not on the same grid; warp one onto the other "
+                        "(gdalwarp -te/-tr/-t_srs) first")
+
+
+def _run_tasks(spec: JobSpec, tiles: list[Tile], client: Any,
+               progress: Progress) -> list[TileOutcome]:
+    from distributed import as_completed
+
+    futures = client.map(process_tile, [spec] * len(tiles), tiles, pure=False)
+    outcomes = []
+    for done, fut in enumerate(as_completed(futures), start=1):
+        outcomes.append(fut.result())
+        if progress:
+            progress("tiles", done, len(tiles))
+    return outcomes
+
+
+def run_job(spec: JobSpec, client: Any = None, progress: Progress = None,
+            max_tiles: int | None = None, n_workers: int = 1,
+            threads_per_worker: int = 2) -> JobResult:
+    """Run (or resume) a job. ``client``: a dask.distributed Client; None → a LocalCluster.
+
+    ``max_tiles`` stops after that many tiles without assembling (used to simulate a crash).
+    """
+    from distributed import Client, LocalCluster
+
+    check_pair(spec.before, spec.after)
+    t0 = time.perf_counter()
+    tiles = spec.tiles()
+    todo = tiles if max_tiles is None else tiles[:max_tiles]
+    cluster = None
+    if client is None:
+        cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads_per_worker,
+                               processes=False, dashboard_address=None)
+        client = Client(cluster)
+    try:
+        outcomes = _run_tasks(spec, todo, client, progress)
+    finally:
+        if cluster is not None:
+            client.close()
+            cluster.close()
+    failed = tuple(sorted((o.name, o.error or "") for o in outcomes if o.status == "failed"))
+    counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped")}
+    base = {"out_dir": spec.out_dir, "tiles_total": len(tiles), "tiles_done": counts["done"],
+            "tiles_skipped": counts["skipped"], "failed": failed}
+    if max_tiles is not None and max_tiles < len(tiles):
+        return JobResult(**base, wall_s=time.perf_counter() - t0)
+    assembled = assemble(spec, tiles, {n for n, _ in failed})
+    return JobResult(**base, wall_s=time.perf_counter() - t0, **assembled)
+
+
+def _core_loss(spec: JobSpec, tile: Tile, tiles: list[Tile], failed: set[str]) -> LossMap:
+    rows, cols = spec.before.shape
+    tdir = spec.out_dir / "tiles"
+    nb = [t for t in tiles if t.name not in failed
+          and t.read_row < tile.core_row + tile.core_rows and tile.core_row < t.read_row + t.read_rows
+          and t.read_col < tile.core_col + tile.core_cols and tile.core_col < t.read_col + t.read_cols]
+    outs = [(t, np.load(tdir / f"{t.name}.npy").reshape(6, t.read_rows, t.read_cols)) for t in nb]
+    blended = blend_tile_outputs(tile, rows, cols, spec.overlap_px, outs)
+    own = np.load(tdir / f"{tile.name}.valid.npy")
+    r, c = tile.core_row - tile.read_row, tile.core_col - tile.read_col
+    valid = own[r:r + tile.core_rows, c:c + tile.core_cols]
+    return raw_loss(blended[:3], blended[3:], valid)
+
+
+def assemble(spec: JobSpec, tiles: list[Tile], failed: set[str]) -> dict[str, Any]:
+    """Blend tile outputs, apply the MMU, write COGs and per-tile stats."""
+    rows, cols = spec.before.shape
+    codes = np.full((rows, cols), UNKNOWN, dtype=np.uint8)
+    conf = np.zeros((rows, cols), dtype=np.float32)
+    for tile in tiles:
+        if tile.name in failed:
+            continue
+        lm = _core_loss(spec, tile, tiles, failed)
+        cs = (slice(tile.core_row, tile.core_row + tile.core_rows),
+              slice(tile.core_col, tile.core_col + tile.core_cols))
+        codes[cs], conf[cs] = lm.codes, lm.confidence
+    grid = pixel_area_grid(spec.before.transform, spec.before.crs, rows, cols)
+    final = apply_mmu(LossMap(codes, conf), grid.per_pixel(0, 0, rows, cols), spec.mmu_ha)
+    lossmap = write_geotiff(spec.out_dir / "lossmap.tif", final.codes, spec.before.transform,
+                            spec.before.crs, nodata=UNKNOWN)
+    conf_pct = np.round(final.confidence * 100).astype(np.uint8)
+    confidence = write_geotiff(spec.out_dir / "confidence.tif", conf_pct, spec.before.transform,
+                               spec.before.crs)
+    per_tile = []
+    for tile in tiles:
+        core = final.codes[tile.core_row:tile.core_row + tile.core_rows,
+                           tile.core_col:tile.core_col + tile.core_cols]
+        stats = {"tile": tile.name, "failed": tile.name in failed,
+                 "loss_ha": grid.sum_ha(core == 1, tile.core_row, tile.core_col),
+                 "loss_pixels": int((core == 1).sum()), "unknown_pixels": int((core == UNKNOWN).sum())}
+        (spec.out_dir / "stats").mkdir(exist_ok=True)
+        (spec.out_dir / "stats" / f"{tile.name}.json").write_text(json.dumps(stats, indent=1))
+        per_tile.append(stats)
+    return {"lossmap": lossmap, "confidence": confidence,
+            "loss_pixels": int((final.codes == 1).sum()), "per_tile": tuple(per_tile)}
