@@ -121,6 +121,30 @@ def savings_outputs(predict: Any, bundle: SeedBundle, data: CmapssData, cfg: Pip
     return report.to_dict()
 
 
+def pooled_calibrators(data: CmapssData, cfg: PipelineConfig, train_dir: Path,
+                       compress_dir: Path) -> dict[str, ConformalRul]:
+    """Conformal calibrators for both model kinds from every seed's held-out engines.
+
+    Each residual comes from a model that never saw that engine; pooling the seeds' hold-outs
+    (cross-conformal style) uses ~all training engines instead of one seed's 20 %, which on FD001
+    moved test coverage from ~0.80 to ~0.86 for a 90 % target.
+    """
+    parts: dict[str, list[np.ndarray]] = {"reference": [], "compact": []}
+    truth: list[np.ndarray] = []
+    units: list[np.ndarray] = []
+    for seed in cfg.seeds:
+        bundle = load_bundle(bundle_path(train_dir, seed))
+        net = load_compact(compact_path(compress_dir, seed))
+        rows = data.train[data.train["unit"].isin(bundle.split.holdout_units)]
+        X = bundle.pipeline.features(rows).to_numpy()
+        parts["reference"].append(clip_rul(bundle.reference.predict(X), cfg.rul_cap))
+        parts["compact"].append(clip_rul(net.predict(X), cfg.rul_cap))
+        truth.append(rul_target(rows, cfg.rul_cap))
+        units.append(rows["unit"].to_numpy() + 10**6 * seed)  # same engine, other model
+    true, unit_ids = np.concatenate(truth), np.concatenate(units)
+    return {k: ConformalRul.calibrate(np.concatenate(v), true, unit_ids) for k, v in parts.items()}
+
+
 def evaluate_step(data: CmapssData, cfg: PipelineConfig, train_dir: Path, compress_dir: Path,
                   meter: Meter | None, ai4i_path: Path | None) -> dict[str, Any]:
     """Gate, intervals, alarms and savings for the served seed (+ AI4I); JSON-able outputs."""
@@ -131,10 +155,7 @@ def evaluate_step(data: CmapssData, cfg: PipelineConfig, train_dir: Path, compre
     gate = run_gate(bundle, net, eval_set, cfg, meter)
     served = "compact" if gate.passed else "reference"
     predict = net.predict if gate.passed else bundle.reference.predict
-    calibs = {}
-    for name, fn in (("reference", bundle.reference.predict), ("compact", net.predict)):
-        rows, pred, true = _holdout(fn, bundle, data, cfg)
-        calibs[name] = ConformalRul.calibrate(pred, true, rows["unit"].to_numpy())
+    calibs = pooled_calibrators(data, cfg, train_dir, compress_dir)
     calib = calibs[served]
     test_pred = clip_rul(predict(np.asarray(eval_set.inputs)), cfg.rul_cap)
     low, high = calib.interval(test_pred, cfg.interval_alpha)
