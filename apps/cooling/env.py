@@ -34,7 +34,7 @@ class RewardWeights:
 
     energy_per_kwh: float = 0.10
     co2_per_kg: float = 0.25
-    discomfort_per_kh: float = 2.0
+    discomfort_per_kh: float = 10.0  # steep: savings must not be bought with discomfort
     dr_per_kwh: float = 0.5
 
 

@@ -70,7 +70,7 @@ def run_pipeline(svc: CoolingService, progress: Any = None, **options: Any) -> C
     _tick(progress, "evaluate on held-out pairs", 3, total)
     run_id = svc.new_run_id()
     models = {a: [load_model(Path(r["path"]), a) for r in rows] for a, rows in agents.items()}
-    results = _evaluate_all(ctx, run_id, eval_specs, plan.building, heur, models, algo)
+    results = _evaluate_all(ctx, run_id, eval_specs, plan, heur, models, algo)
     _tick(progress, "compact policy + gate", 4, total)
     compact = _compact(ctx, store, key_of, agents[algo][0]["path"], algo, train_spec, eval_specs,
                        plan, results)
@@ -93,14 +93,14 @@ def run_pipeline(svc: CoolingService, progress: Any = None, **options: Any) -> C
     )
 
 
-def _evaluate_all(ctx: Any, run_id: str, specs: tuple[ScenarioSpec, ...], building: str,
+def _evaluate_all(ctx: Any, run_id: str, specs: tuple[ScenarioSpec, ...], plan: TrainPlan,
                   heur: HeuristicParams, models: dict[str, list[Any]], algo: str) -> dict[str, Any]:
-    envelope = ENVELOPES[building]
+    envelope = ENVELOPES[plan.building]
     controllers: dict[str, list[Any]] = {k: [v] for k, v in baseline_controllers(envelope, heur).items()}
     for a, ms in models.items():
         controllers[a] = [AgentController(m, f"{a}-{i}") for i, m in enumerate(ms)]
     with ctx.meter.window("cooling-evaluate", unit="controller-season") as w:
-        results = evaluate_controllers(controllers, specs, building)
+        results = evaluate_controllers(controllers, specs, plan.building, days=plan.eval_days)
         w.count += sum(len(v) for v in controllers.values()) * len(specs)
     results["agent"] = results[algo]  # the selected algorithm, chosen on training validation
     ctx.ledger.record_footprint(app="cooling", run_id=run_id, phase="evaluate",
@@ -117,9 +117,11 @@ def _compact(ctx: Any, store: Any, key_of: Any, teacher_path: str, algo: str,
     npz = compact_run(store, key_of, teacher_path, algo, train_spec, plan, ctx.force)
     policy = NumpyPolicy.from_npz(npz)
     teacher = load_model(Path(teacher_path), algo)
-    obs, slices = rollout_states(teacher, eval_specs, plan.building, days=14, start_day=JULY_FIRST_DAY)
+    obs, slices = rollout_states(teacher, eval_specs, plan.building, days=min(plan.eval_days or 14, 14),
+                                 start_day=JULY_FIRST_DAY)
     report = gate_compact(actor_network(teacher), policy, obs, slices, meter=ctx.meter)
-    compact_res = evaluate_controllers({"compact": [policy]}, eval_specs, plan.building)["compact"]
+    compact_res = evaluate_controllers({"compact": [policy]}, eval_specs, plan.building,
+                                       days=plan.eval_days)["compact"]
     ref = results["agent"].per_seed[0]
     deltas = {k: compact_res.per_seed[0][k] - ref[k]
               for k in ("co2_kg_per_m2", "energy_kwh_per_m2", "discomfort_kh")}

@@ -24,11 +24,20 @@ class Envelope:
     comfort_high_c: float
     controlled: str  # what the setpoint is: "zone air temperature" | "supply air temperature"
     temp_offset_k: float = 0.0  # controlled temperature = setpoint + this (data-hall recirculation)
+    max_offset_unoccupied_k: float | None = None  # None: same as max_offset_k
+
+    def offset_k(self, occupied: bool) -> float:
+        """Largest offset an action may ask for, K."""
+        if occupied or self.max_offset_unoccupied_k is None:
+            return self.max_offset_k
+        return self.max_offset_unoccupied_k
 
 
 # Office: comfort band 21-26 degC occupied (ASHRAE 55-2020 summer band at 0.5 clo, widened at
-# the bottom for the heating season); unoccupied setpoints may float up to 30 degC.
-OFFICE_ENVELOPE = Envelope(24.0, 27.0, 3.0, 20.0, 30.0, 21.0, 26.0, "zone air temperature")
+# the bottom for the heating season). Occupied setpoints 22-26 degC, so no action asks for a
+# temperature outside the band; unoccupied 22-30 degC (pre-cooling down to 22, setback to 30).
+OFFICE_ENVELOPE = Envelope(24.0, 26.0, 2.0, 20.0, 30.0, 21.0, 26.0, "zone air temperature",
+                           max_offset_unoccupied_k=4.0)
 # Data hall: supply air 16.5-25.5 degC so inlet = supply + 1.5 K stays in ASHRAE TC9.9's 18-27.
 DATAHALL_ENVELOPE = Envelope(21.0, 21.0, 4.0, 16.5, 25.5, 18.0, 27.0, "supply air temperature",
                              temp_offset_k=1.5)
@@ -53,10 +62,10 @@ def action_to_setpoint(action: float, occupied: bool, env: Envelope) -> float:
     """Map an action in [-1, 1] to a clamped setpoint."""
     a = min(max(float(action), -1.0), 1.0)
     ref = env.reference_occupied_c if occupied else env.reference_unoccupied_c
-    return clamp(ref + a * env.max_offset_k, env)
+    return clamp(ref + a * env.offset_k(occupied), env)
 
 
 def setpoint_to_action(setpoint_c: float, occupied: bool, env: Envelope) -> float:
     """Inverse of :func:`action_to_setpoint` (clipped to [-1, 1])."""
     ref = env.reference_occupied_c if occupied else env.reference_unoccupied_c
-    return min(max((setpoint_c - ref) / env.max_offset_k, -1.0), 1.0)
+    return min(max((setpoint_c - ref) / env.offset_k(occupied), -1.0), 1.0)

@@ -40,6 +40,8 @@ class TrainPlan:
     search_space: tuple[tuple[float, float], ...] = ((1e-3, 0.95), (3e-4, 0.95), (1e-3, 0.99),
                                                      (3e-4, 0.99))  # (learning rate, gamma)
     validation_days: int = 61  # June-July of the training scenario
+    tune_days: int = 61  # heuristic tuning window on the training scenario
+    eval_days: int | None = None  # None: 1 June-30 September; tests use a few days
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -103,8 +105,8 @@ def heuristic_run(store: Any, key_of: Callable[[dict], str], spec: ScenarioSpec,
     """Tune the heuristic's rules on the training season (a reusable run)."""
     def fn(artifacts: Path) -> dict[str, Any]:
         env = CoolingEnv((spec,), building=plan.building, random_start=False)
-        naive, _ = rollout(env, NaiveController(env.envelope), days=61)
-        params, kpis = tune_heuristic(spec, plan.building, naive.discomfort_kh)
+        naive, _ = rollout(env, NaiveController(env.envelope), days=plan.tune_days)
+        params, kpis = tune_heuristic(spec, plan.building, naive.discomfort_kh, plan.tune_days)
         return {"params": params.to_dict(), "kpis": kpis.to_dict()}
 
     key = key_of({"stage": "heuristic", "spec": asdict(spec), "building": plan.building})
@@ -141,7 +143,8 @@ def compact_run(store: Any, key_of: Callable[[dict], str], teacher_path: str, al
 
     def fn(artifacts: Path) -> dict[str, Any]:
         model = load_model(Path(teacher_path), algo)
-        obs, _ = rollout_states(model, (spec,), plan.building, days=122, start_day=151)
+        obs, _ = rollout_states(model, (spec,), plan.building, days=plan.eval_days or 122,
+                                start_day=151)
         policy = distill_policy(actor_network(model), obs)
         policy.to_npz(artifacts / "compact.npz")
         return {"file": "compact.npz", "n_states": len(obs)}

@@ -1,0 +1,106 @@
+"""Streamlit page: a week of temperatures, setpoints, carbon intensity and power for the agent
+vs the baselines on a held-out pair; the KPI table (mean ± spread); savings vs footprint."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from apps.context import AppContext
+
+EMPTY_HINT = ("No cooling run yet. Produce one with `greenstack run cooling` (a few minutes on "
+              "2 cores; finished runs are reused).")
+COLORS = {"naive": "#9e9e9e", "ashrae": "#1f77b4", "heuristic": "#ff7f0e", "agent": "#2ca02c"}
+
+
+def _week_figure(traces: dict[str, Any]) -> Any:
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.05,
+                        subplot_titles=("zone air temperature (solid) and setpoint (dotted) [degC]",
+                                        "HVAC electric power [kW]", "grid carbon intensity [g/kWh]"))
+    first = next(iter(traces.values()))
+    for name, tr in traces.items():
+        c = COLORS.get(name)
+        fig.add_trace(go.Scatter(x=tr.hours, y=tr.temp_c, name=name, line={"color": c}), 1, 1)
+        fig.add_trace(go.Scatter(x=tr.hours, y=tr.setpoint_c, name=f"{name} setpoint",
+                                 line={"color": c, "dash": "dot"}, showlegend=False), 1, 1)
+        fig.add_trace(go.Scatter(x=tr.hours, y=tr.power_kw, name=name, line={"color": c},
+                                 showlegend=False), 2, 1)
+    fig.add_trace(go.Scatter(x=first.hours, y=first.ci_g_per_kwh, name="CI (average)",
+                             line={"color": "black"}), 3, 1)
+    fig.update_xaxes(title_text="hour of year (local standard time)", row=3, col=1)
+    fig.update_layout(height=720, legend={"orientation": "h"})
+    return fig
+
+
+def _kpi_rows(kpis: dict[str, dict[str, dict[str, float]]]) -> list[dict[str, str]]:
+    keys = ("energy_kwh_per_m2", "co2_kg_per_m2", "co2_marginal_kg_per_m2", "cost_per_m2",
+            "discomfort_kh", "peak_kw", "outside_band_share")
+    return [{"controller": n, **{k: f"{r[k]['mean']:.3f} ± {r[k]['spread']:.3f}" for k in keys}}
+            for n, r in kpis.items()]
+
+
+def week_traces(svc: Any, spec_index: int = 0, start_day: int = 196) -> dict[str, Any]:
+    """One week of each controller on a held-out scenario (simulated on the fly, < 2 s)."""
+    from apps.cooling.agents import AgentController
+    from apps.cooling.baselines import baseline_controllers
+    from apps.cooling.env import CoolingEnv
+    from apps.cooling.kpis import rollout
+    from apps.cooling.pipeline import load_agents
+
+    algo, models, heur, _ = load_agents(svc, "office")
+    _, held_out = svc.specs("office")
+    env = CoolingEnv(held_out, building="office", random_start=False)
+    ctrls = dict(baseline_controllers(env.envelope, heur), agent=AgentController(models[0]))
+    return {n: rollout(env, c, scenario=spec_index, start_day=start_day, days=7)[1]
+            for n, c in ctrls.items()}
+
+
+def render(ctx: AppContext) -> None:
+    """Page body (no set_page_config)."""
+    import streamlit as st
+
+    from apps.cooling.service import CoolingService
+    from core.errors import ModelError
+    from core.gates import ModelCard
+
+    st.title("Cooling control: RL agent vs baselines")
+    svc = CoolingService(ctx)
+    try:
+        card = ModelCard.load(svc.card_path)
+    except ModelError:
+        st.info(EMPTY_HINT)
+        return
+    m = card.metrics
+    st.caption("All KPIs are simulated (ISO 13790 5R1C office, 1 Jun-30 Sep) on weather/grid pairs "
+               "the agent never saw; spread = sample std over training seeds.")
+    st.subheader("KPIs (mean ± spread)")
+    st.dataframe(_kpi_rows(m["kpis"]), use_container_width=True)
+    t = m["targets"]
+    st.write(f"Agent ({m['agent_algo']}) vs naive: cooling energy "
+             f"{t['cooling_energy_vs_naive_pct']['mean_pct']:+.1f} %, CO2 "
+             f"{t['co2_vs_naive_pct']['mean_pct']:+.1f} %; "
+             f"{t['co2_points_better_than_heuristic']:+.1f} points vs the tuned heuristic. "
+             f"Targets met: {t['met']}")
+    _, held_out = svc.specs("office")
+    labels = [s.label for s in held_out]
+    pick = st.selectbox("held-out scenario for the week view", labels)
+    st.plotly_chart(_week_figure(week_traces(svc, labels.index(pick))), use_container_width=True)
+    _impact(ctx)
+
+
+def _impact(ctx: AppContext) -> None:
+    import streamlit as st
+
+    from core.impact import ImpactReport
+
+    rep = ImpactReport.from_ledger(ctx.ledger, app="cooling")
+    st.subheader("Savings vs footprint")
+    st.write(f"Compute footprint (training, compression, evaluation; measured): "
+             f"{rep.footprint_kwh:.4f} kWh, {rep.footprint_kg:.4f} kgCO2e. Simulated savings vs "
+             f"naive: {rep.savings.co2e_kg:.1f} kgCO2e. Net {rep.net_kg:.1f} kgCO2e "
+             f"({rep.net_kg_low:.1f} … {rep.net_kg_high:.1f}); {rep.payback_note}.")
+    st.dataframe([{"phase": p.phase, "kWh": p.energy_kwh, "methods": ", ".join(p.methods)}
+                  for p in rep.footprint_by_phase], use_container_width=True)
