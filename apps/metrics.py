@@ -34,10 +34,16 @@ class AppTotals:
     records: int
 
 
-def app_from_route(template: str) -> str:
-    """``/v1/<app>/...`` → ``<app>``; anything else → ``server``."""
+def app_from_route(template: str, tags: list[str] | tuple[str, ...] = ()) -> str:
+    """The app a route belongs to: its router tag (``/v1/chat/completions`` is the assistant's),
+    else ``/v1/<app>/...``, else ``server``."""
+    from apps.registry import APP_NAMES
+
+    for tag in tags:
+        if tag in APP_NAMES:
+            return str(tag)
     parts = template.strip("/").split("/")
-    if len(parts) >= 2 and parts[0] == "v1" and parts[1] != "impact":
+    if len(parts) >= 2 and parts[0] == "v1" and parts[1] in APP_NAMES:
         return parts[1]
     return "server"
 
@@ -96,9 +102,10 @@ class ServerMetrics:
         )
         self.registry.register(LedgerCollector(totals))
 
-    def observe_request(self, method: str, route: str, status: int, duration_s: float) -> None:
-        """Record one finished request."""
-        app = app_from_route(route)
+    def observe_request(self, method: str, route: str, status: int, duration_s: float,
+                        tags: list[str] | tuple[str, ...] = ()) -> None:
+        """Record one finished request (``route`` is the path template, not the raw path)."""
+        app = app_from_route(route, tags)
         self.requests.labels(app, method, route, str(status)).inc()
         self.latency.labels(app, method, route).observe(duration_s)
 

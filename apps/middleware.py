@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -135,9 +136,15 @@ class TimeoutMiddleware:
 class MetricsMiddleware:
     """Counts requests and observes latency per (method, route template, status)."""
 
-    def __init__(self, app: ASGIApp, metrics: ServerMetrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: ServerMetrics,
+                 route_template: Callable[[Any], str] | None = None) -> None:
         self.app = app
         self.metrics = metrics
+        # Included routers may hand us a route whose .path lacks its prefix; the server resolves
+        # the full template (e.g. /v1/maintenance/predict) so labels match the OpenAPI paths.
+        self.route_template = route_template or (
+            lambda route: getattr(route, "path", None) or "<unmatched>"
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -155,7 +162,8 @@ class MetricsMiddleware:
             await self.app(scope, receive, tracking_send)
         finally:
             route = scope.get("route")
-            template = getattr(route, "path", None) or "<unmatched>"
+            template = self.route_template(route) if route is not None else "<unmatched>"
             self.metrics.observe_request(
-                scope.get("method", ""), template, status["code"], time.perf_counter() - start_s
+                scope.get("method", ""), template, status["code"], time.perf_counter() - start_s,
+                tags=getattr(route, "tags", None) or (),
             )

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 
 from apps.auth import ApiKeyStore
 from apps.metrics import ServerMetrics
@@ -68,6 +69,37 @@ _ERROR_STATUS: tuple[tuple[type[GreenstackError], int], ...] = (
     (ModelError, 503),
     (LedgerError, 503),
 )
+
+
+def iter_api_routes(app: FastAPI) -> Iterator[tuple[str, frozenset[str], APIRoute]]:
+    """Every API route with its full path template and methods, included routers flattened.
+
+    FastAPI >= 0.13x keeps included routers nested (``app.routes`` holds the router, not its
+    routes); ``iter_route_contexts`` resolves them. Older releases list the routes directly.
+    """
+    try:
+        from fastapi.routing import iter_route_contexts
+    except ImportError:  # older FastAPI: routes are copied into app.routes with full paths
+        for route in app.routes:
+            if isinstance(route, APIRoute):
+                yield route.path, frozenset(route.methods), route
+        return
+    for rc in iter_route_contexts(app.routes):
+        route = rc.original_route
+        if isinstance(route, APIRoute):
+            yield rc.path_format or route.path, frozenset(rc.methods or route.methods), route
+
+
+def _route_template_lookup(app: FastAPI) -> Callable[[Any], str]:
+    """``route object → full path template``, built once all routes exist (first request)."""
+    cache: dict[int, str] = {}
+
+    def lookup(route: Any) -> str:
+        if not cache:
+            cache.update({id(r): path for path, _, r in iter_api_routes(app)})
+        return cache.get(id(route)) or getattr(route, "path", None) or "<unmatched>"
+
+    return lookup
 
 
 def _mount_routers(app: FastAPI) -> dict[str, str]:
@@ -140,5 +172,6 @@ def create_app(
         )
     app.add_middleware(TimeoutMiddleware, timeout_s=request_timeout_s)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
-    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics,
+                       route_template=_route_template_lookup(app))
     return app

@@ -8,12 +8,12 @@ import logging
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from apps.context import AppContext
-from apps.deps import ContextDep, Principal, require_scope
+from apps.deps import ContextDep, ReadDep
 from apps.metrics import AppTotals
 from apps.registry import APP_NAMES
 from core.impact import ImpactReport
@@ -24,7 +24,6 @@ EMPTY_LEDGER_HINT = (
     "The ledger has no records yet. Produce them with `make demo` or `greenstack run all` "
     "(one app: `greenstack run maintenance`)."
 )
-ReadDep = Annotated[Principal, Depends(require_scope("read"))]
 
 
 class LedgerHealth(BaseModel):

@@ -144,3 +144,21 @@ def test_open_reads_never_open_writes(store: ApiKeyStore) -> None:
     assert r.status_code == 401 and "greenstack keys create" in r.json()["detail"]
     # A wrong key on an open read is still rejected: a typo must not pass silently as anonymous.
     assert client.get("/data", headers={"X-API-Key": "gsk_bad_bad"}).status_code == 401
+
+
+def test_keys_cli_create_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from apps.cli import main
+
+    url = ["--ledger-url", f"sqlite:///{tmp_path / 'cli.db'}"]
+    assert main([*url, "keys", "create", "--scopes", "read", "jobs", "--name", "ci"]) == 0
+    out = capsys.readouterr().out
+    token = next(w for w in out.split() if w.startswith("gsk_"))
+    key_id = token.split("_")[1]
+    assert main([*url, "keys", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert key_id in listed and "active" in listed and token not in listed
+    assert main([*url, "keys", "revoke", key_id]) == 0
+    assert main([*url, "keys", "revoke", key_id]) == 1
+    assert "revoked" in capsys.readouterr().out
+    assert main([*url, "keys", "create", "--scopes", "root"]) == 2
+    assert "unknown scope" in capsys.readouterr().err
