@@ -1,0 +1,162 @@
+"""`greenstack run deforestation` and `greenstack tiles run|account`.
+
+Import stays light (argparse only); torch, rasterio and dask load when a command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+def register(run_parsers: Any, top_parsers: Any) -> None:
+    """Add ``run deforestation`` and the top-level ``tiles`` command."""
+    p = run_parsers.add_parser(
+        "deforestation", help="forest loss: train teacher, distil student, gate, batch, CO2",
+        description="simulated training scenes → teacher U-Net/ResNet-18 → distilled student → "
+                    "gate → Dask batch over the shipped real Sentinel-2 pair → hectares and CO2; "
+                    "finished training runs are reused (--force to recompute)")
+    p.add_argument("--force", action="store_true", help="retrain even if a finished run exists")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=cmd_run)
+
+    tiles = top_parsers.add_parser("tiles", help="batch loss mapping and hectares/CO2 accounting")
+    sub = tiles.add_subparsers(dest="tiles_cmd", metavar="CMD", required=True)
+    r = sub.add_parser("run", help="map forest loss between two co-registered rasters on Dask")
+    r.add_argument("--before", type=Path, required=True, help="raster file or per-band folder")
+    r.add_argument("--after", type=Path, required=True)
+    r.add_argument("--out", type=Path, required=True, help="job folder (rerun to resume)")
+    r.add_argument("--sensor", default="sentinel2_l1c",
+                   help="band map: sentinel2_l1c, sentinel2_l2a, landsat8, landsat8_bgr, rgb8")
+    r.add_argument("--model", default="served", choices=["served", "student", "teacher"])
+    r.add_argument("--scheduler", default=None, help="tcp://host:8786 of an existing cluster")
+    r.add_argument("--workers", type=int, default=1, help="LocalCluster workers (no --scheduler)")
+    r.add_argument("--tile-px", type=int, default=256)
+    r.add_argument("--overlap-px", type=int, default=32)
+    r.add_argument("--mmu-ha", type=float, default=0.5, help="minimum mapping unit (ha)")
+    r.add_argument("--deadline", default=None,
+                   help="ISO time (UTC) by which the job must end; starts in the lowest-carbon "
+                        "window of --grid-csv (core.carbon.best_start_window)")
+    r.add_argument("--job-hours", type=float, default=1.0, help="expected length for --deadline")
+    r.add_argument("--power-kw", type=float, default=0.05, help="expected draw for --deadline")
+    r.add_argument("--no-wait", action="store_true",
+                   help="with --deadline: report the window but run now (no avoided emissions)")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_tiles_run)
+    a = sub.add_parser("account", help="hectares and CO2 of an existing loss or label map")
+    a.add_argument("map", type=Path)
+    a.add_argument("--loss-values", required=True, help="comma-separated loss codes, e.g. 0 or "
+                   "11,16,17 (PRODES) or 1 (this app's lossmap.tif)")
+    a.add_argument("--biomass", type=Path, default=None, help="AGB raster in Mg/ha")
+    a.add_argument("--continent", default="americas",
+                   help="IPCC default biomass: africa, americas, asia_continental, asia_insular")
+    a.add_argument("--json", action="store_true")
+    a.set_defaults(func=cmd_tiles_account)
+
+
+def _progress_bar() -> tuple[Any, Callable[[str, int, int], None]]:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+    tasks: dict[str, Any] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    return bar, update
+
+
+def _service(ctx_factory: Callable[[], Any]) -> Any:
+    from apps.deforestation.service import DeforestationService
+
+    return DeforestationService(ctx_factory())
+
+
+def cmd_run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
+    """The whole pipeline; prints gate table, hectares, CO2 range and footprint."""
+    svc = _service(ctx_factory)
+    if args.json:
+        print(json.dumps(svc.run_pipeline().to_dict(), indent=1, default=str))
+        return 0
+    bar, update = _progress_bar()
+    with bar:
+        summary = svc.run_pipeline(progress=update)
+    from apps.deforestation.report import print_summary
+
+    print_summary(summary.to_dict())
+    return 0
+
+
+def _parse_deadline(text: str) -> datetime:
+    from core.errors import ConfigError
+
+    try:
+        dt = datetime.fromisoformat(text)
+    except ValueError as e:
+        raise ConfigError(f"--deadline {text!r} is not ISO 8601 (e.g. 2026-11-26T06:00Z)") from e
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+def cmd_tiles_run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
+    """Batch job; with --scheduler the same code runs on an existing Dask cluster."""
+    from apps.deforestation.rasters import RasterSource
+    from apps.deforestation.report import print_job
+    from apps.deforestation.schedule import wait_for_window
+
+    svc = _service(ctx_factory)
+    before, after = RasterSource(args.before, args.sensor), RasterSource(args.after, args.sensor)
+    schedule = None
+    if args.deadline:
+        schedule = wait_for_window(svc, _parse_deadline(args.deadline), args.job_hours,
+                                   args.power_kw, wait=not args.no_wait)
+    client = None
+    if args.scheduler:
+        from distributed import Client
+
+        client = Client(args.scheduler)
+    bar, update = _progress_bar()
+    try:
+        with bar:
+            result = svc.run_tiles(before, after, args.out, model=args.model, client=client,
+                                   progress=None if args.json else update, tile_px=args.tile_px,
+                                   overlap_px=args.overlap_px, mmu_ha=args.mmu_ha,
+                                   n_workers=args.workers)
+    finally:
+        if client is not None:
+            client.close()
+    out = result.to_dict()
+    if result.lossmap:
+        acct = svc.account(result.lossmap, [1])
+        svc.record_monitoring(f"tiles-{Path(args.out).name}", acct, str(args.out))
+        out["account"] = acct.to_dict()
+    out["schedule"] = schedule
+    if args.json:
+        print(json.dumps(out, indent=1, default=str))
+    else:
+        print_job(out)
+    return 1 if result.failed else 0
+
+
+def cmd_tiles_account(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
+    """Hectares and CO2 of any loss/label map (no context or ledger needed)."""
+    from apps.deforestation.accounting import account_loss_map
+    from apps.deforestation.report import print_account
+    from core.errors import ConfigError
+
+    try:
+        values = [float(v) for v in args.loss_values.split(",") if v.strip()]
+    except ValueError as e:
+        raise ConfigError(f"--loss-values {args.loss_values!r}: give numbers like 0 or 11,16") from e
+    acct = account_loss_map(args.map, values, args.biomass, args.continent)
+    if args.json:
+        print(json.dumps(acct.to_dict(), indent=1))
+    else:
+        print_account(acct.to_dict(), str(args.map))
+    return 0

@@ -1,0 +1,72 @@
+"""Console output of the deforestation commands (rich tables). CLI-only: prints."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _console() -> Any:
+    from rich.console import Console
+
+    return Console()
+
+
+def print_account(a: dict[str, Any], title: str) -> None:
+    """Hectares and CO2 with ranges and method."""
+    c = _console()
+    c.print(f"[bold]{title}[/bold]: loss {a['loss_ha']:.1f} ha ({a['loss_pixels']} px, geodesic)")
+    c.print(f"  CO2 above-ground {a['co2_t_above_ground']:,.0f} t "
+            f"({a['co2_t_above_ground_low']:,.0f} – {a['co2_t_above_ground_high']:,.0f})")
+    c.print(f"  CO2 with roots   {a['co2_t_with_roots']:,.0f} t "
+            f"({a['co2_t_with_roots_low']:,.0f} – {a['co2_t_with_roots_high']:,.0f})")
+    c.print(f"  biomass: {a['ha_with_raster_biomass']:.1f} ha from raster, "
+            f"{a['ha_with_default_biomass']:.1f} ha IPCC default")
+    c.print(f"  method: {a['method']}")
+    for name, f in a["factors"].items():
+        c.print(f"  {name}: {f.get('value', '')} {f.get('source', f.get('path', ''))}")
+
+
+def print_job(d: dict[str, Any]) -> None:
+    """A batch job's outcome."""
+    c = _console()
+    c.print(f"tiles: {d['tiles_done']} computed, {d['tiles_skipped']} resumed, "
+            f"{len(d['failed'])} failed of {d['tiles_total']} in {d['wall_s']:.1f} s")
+    for f in d["failed"]:
+        c.print(f"  [red]failed[/red] {f['tile']}: {f['error']}")
+    if d.get("lossmap"):
+        c.print(f"loss map (COG): {d['lossmap']}")
+    if d.get("account"):
+        print_account(d["account"], "detected loss")
+    if d.get("schedule"):
+        c.print(f"carbon-aware start: {d['schedule']}")
+
+
+def print_summary(d: dict[str, Any]) -> None:
+    """Gate table, hectares, CO2 range and footprint of ``greenstack run deforestation``."""
+    from rich.table import Table
+
+    c = _console()
+    t = Table(title="student vs teacher (pixel F1 in points; SIMULATED held-out scenes)")
+    for col in ("metric", "slice", "pixels", "teacher", "student", "drop", "allowed", "ok"):
+        t.add_column(col)
+    for r in d["gate_rows"]:
+        t.add_row(r["metric"], r["slice"], str(r["n_pixels"]), f"{r['teacher']:.2f}",
+                  f"{r['student']:.2f}", f"{r['drop']:+.2f}", str(r["allowed"]),
+                  "yes" if r["passed"] else "NO")
+    c.print(t)
+    for chk in d["gate_checks"]:
+        if chk["name"] in ("speedup", "size", "agreement_real", "speedup_end_to_end"):
+            c.print(f"  {chk['name']}: {'ok' if chk['passed'] else 'FAIL'} — {chk['detail']}")
+    c.print(f"gate: [bold]{d['gate_verdict']}[/bold]; serving the {d['served_model']} "
+            f"({d['served_reason']})")
+    if d["detected"]:
+        print_account(d["detected"], "detected loss on the real OSCD pair (app output)")
+    for name, acct in d["official_maps"].items():
+        print_account(acct, f"official map {name} (real)")
+    f = d["footprint"]
+    c.print(f"footprint: train {f['train_kwh']:.2e} kWh ({f['train_co2e_kg']:.2e} kg), distil "
+            f"{f['distil_kwh']:.2e} kWh ({f['distil_co2e_kg']:.2e} kg), batch "
+            f"{(f['batch_kwh'] or 0):.2e} kWh, {(f['batch_j_per_tile'] or 0):.1f} J/tile; "
+            f"method {f['method']}, reused {f['reused']}; intensity {f['intensity']['g_per_kwh']}"
+            f" g/kWh ({f['intensity']['zone']}, {f['intensity']['source']})")
+    c.print("monitoring: the CO2 above is emissions represented by detected loss, not a saving")

@@ -1,0 +1,51 @@
+"""Carbon-aware start for batch jobs: pick the lowest-carbon window before a deadline."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from core.errors import ConfigError
+
+if TYPE_CHECKING:
+    from apps.deforestation.service import DeforestationService
+
+logger = logging.getLogger(__name__)
+
+
+def wait_for_window(svc: DeforestationService, deadline: datetime, job_hours: float,
+                    power_kw: float, wait: bool = True,
+                    now: datetime | None = None) -> dict[str, Any]:
+    """Choose the start (core.carbon.best_start_window); wait for it unless ``wait`` is False.
+
+    The avoided emissions (vs starting now) are booked in the ledger only when the job really
+    starts in the chosen window. Needs an hourly series (``GREENSTACK_GRID_CSV`` / --grid-csv).
+    """
+    from core.carbon import HourlySeries, best_start_window
+
+    series = svc.ctx.carbon
+    if not isinstance(series, HourlySeries):
+        raise ConfigError("--deadline needs an hourly intensity series: pass --grid-csv "
+                          "(EIA-930 derived CSV) or set GREENSTACK_GRID_CSV")
+    start_now = now or datetime.now(UTC)
+    res = best_start_window(series, job_hours, start_now, deadline, power_kw)
+    out = {"start": res.start.isoformat(), "end": res.end.isoformat(),
+           "mean_g_per_kwh": res.mean_g_per_kwh, "co2e_kg": res.co2e_kg,
+           "now_co2e_kg": res.now_co2e_kg, "saved_kg": res.saved_kg, "waited": False}
+    delay_s = (res.start - start_now).total_seconds()
+    if wait and delay_s > 0:
+        logger.info("waiting %.0f s for the low-carbon window at %s", delay_s, res.start)
+        time.sleep(delay_s)
+    out["waited"] = bool(wait)
+    if wait and res.saved_kg > 0:
+        svc.ctx.ledger.record_saving(
+            app="deforestation", run_id=f"schedule-{int(res.start.timestamp())}",
+            kind="carbon_aware_scheduling", co2e_kg=res.saved_kg, energy_kwh=None,
+            baseline=f"starting at {start_now.isoformat()}",
+            method=f"core.carbon.best_start_window over {series.intensity(at=None).source}",
+            assumptions={"job_hours": job_hours, "power_kw": power_kw,
+                         "deadline": deadline.isoformat()},
+            notes="modelled: expected power × hours × intensity difference")
+    return out

@@ -1,0 +1,158 @@
+"""DeforestationService: the one API the CLI, REST router and Streamlit page call."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from apps.deforestation import pipeline as pl
+from apps.deforestation.accounting import LossAccount, account_loss_map
+from apps.deforestation.bands import MODEL_BANDS
+from apps.deforestation.batch import JobResult, JobSpec, ModelSpec, run_job
+from apps.deforestation.change import LOSS
+from apps.deforestation.jobs import JobManager
+from apps.deforestation.rasters import RasterSource
+from apps.deforestation.summary import DeforestationRunSummary
+from apps.deforestation.train import Progress
+from core.errors import DataError, ModelError
+
+if TYPE_CHECKING:
+    from apps.context import AppContext
+
+logger = logging.getLogger(__name__)
+CARD_NAME = "forest-loss.card.json"
+MONITORING_LABEL = "emissions represented by detected loss (monitoring)"
+
+
+class DeforestationService:
+    """Train/distil/gate/batch pipeline plus serving calls (jobs, accounting)."""
+
+    def __init__(self, ctx: AppContext, config: pl.PipelineConfig | None = None,
+                 allowed_roots: Sequence[Path] | None = None) -> None:
+        self.ctx = ctx
+        self.config = config or pl.PipelineConfig()
+        self.jobs = JobManager(ctx.app_cache_dir(pl.APP) / "jobs", self._served_spec, ctx.meter)
+        # REST path submissions may only read under these folders (the server's own data).
+        self.allowed_roots = tuple(Path(p).resolve() for p in (allowed_roots or (ctx.data_dir,)))
+
+    # -- paths -------------------------------------------------------------------------------
+    @property
+    def models_dir(self) -> Path:
+        return self.ctx.app_models_dir(pl.APP)
+
+    @property
+    def card_path(self) -> Path:
+        return self.models_dir / CARD_NAME
+
+    def summary_path(self) -> Path:
+        return self.ctx.app_cache_dir(pl.APP) / "last_run.json"
+
+    def last_summary(self) -> dict[str, Any] | None:
+        """The last pipeline summary (dict) or None if the pipeline never ran here."""
+        p = self.summary_path()
+        return json.loads(p.read_text()) if p.exists() else None
+
+    # -- serving -----------------------------------------------------------------------------
+    def _served_spec(self) -> ModelSpec:
+        from core.gates import ModelCard, load_served_choice
+
+        card = ModelCard.load(self.card_path)
+        choice = load_served_choice(self.card_path, card.eval_version or "")
+        kind = "student" if choice.served == "candidate" else "teacher"
+        weights = self.models_dir / f"{kind}.pt"
+        if not weights.exists():
+            raise ModelError(f"{weights} missing; run `greenstack run deforestation` first")
+        return ModelSpec(kind, weights, len(MODEL_BANDS))
+
+    def run_tiles(self, before: RasterSource, after: RasterSource, out_dir: Path,
+                  model: str = "served", client: Any = None, progress: Progress = None,
+                  tile_px: int = 256, overlap_px: int = 32, mmu_ha: float = 0.5,
+                  n_workers: int = 1) -> JobResult:
+        """Batch job (CLI ``greenstack tiles run``); footprint recorded in the ledger."""
+        spec_model = self._served_spec() if model == "served" else ModelSpec(
+            model, self.models_dir / f"{model}.pt", len(MODEL_BANDS))
+        spec = JobSpec(before, after, Path(out_dir), spec_model, tile_px, overlap_px, mmu_ha)
+        with self.ctx.meter.window("deforestation:batch", unit="tile") as w:
+            result = run_job(spec, client=client, progress=progress, n_workers=n_workers)
+            w.count += result.tiles_done
+        self._record_batch(w.measurement, Path(out_dir).name, result)
+        return result
+
+    def _record_batch(self, m: Any, run_id: str, result: JobResult) -> None:
+        notes = (f"{result.tiles_done} tiles computed, {result.tiles_skipped} resumed, "
+                 f"{len(result.failed)} failed; J/tile = {m.j_per_unit}")
+        self.ctx.ledger.record_footprint(app=pl.APP, run_id=run_id, phase="batch", measurement=m,
+                                         intensity=self.ctx.carbon.intensity(at=None),
+                                         pue=self.ctx.pue, notes=notes)
+
+    def account(self, map_path: Path, loss_values: Sequence[float],
+                biomass: Path | None = None, continent: str | None = None) -> LossAccount:
+        """Hectares and CO2 of any loss map (same code for official maps and our output)."""
+        return account_loss_map(Path(map_path), loss_values, biomass,
+                                continent or self.config.continent)
+
+    def record_monitoring(self, run_id: str, acct: LossAccount, source: str) -> None:
+        """Book the CO2 the loss represents as kind ``monitoring`` (never a saving)."""
+        self.ctx.ledger.record_saving(
+            app=pl.APP, run_id=run_id, kind="monitoring",
+            co2e_kg=acct.co2_t_with_roots * 1000, co2e_kg_low=acct.co2_t_with_roots_low * 1000,
+            co2e_kg_high=acct.co2_t_with_roots_high * 1000, energy_kwh=None,
+            baseline="none: monitoring, not an avoided emission", method=acct.method,
+            assumptions={"label": MONITORING_LABEL, "loss_ha": acct.loss_ha, "source": source,
+                         "co2_t_above_ground": acct.co2_t_above_ground, **acct.factors},
+            notes=MONITORING_LABEL)
+
+    # -- the pipeline ------------------------------------------------------------------------
+    def run_pipeline(self, progress: Progress = None, **options: Any) -> DeforestationRunSummary:
+        """prepare → train teacher → distil student → gate → batch on real rasters → account."""
+        from apps.deforestation.run import run_pipeline
+
+        return run_pipeline(self, progress=progress, **options)
+
+    # -- REST jobs ---------------------------------------------------------------------------
+    def _check_allowed(self, path: Path) -> Path:
+        resolved = Path(path).resolve()
+        if not any(resolved.is_relative_to(root) for root in self.allowed_roots):
+            raise DataError(f"{path} is outside the folders this server may read "
+                            f"({', '.join(map(str, self.allowed_roots))}); upload the file instead")
+        return resolved
+
+    def _job_done(self, job_id: str, result: JobResult, measurement: Any) -> dict[str, Any] | None:
+        if measurement is not None:
+            self._record_batch(measurement, f"job-{job_id}", result)
+        if result.lossmap is None:
+            return None
+        acct = self.account(result.lossmap, [LOSS])
+        self.record_monitoring(f"job-{job_id}", acct, f"REST job {job_id}")
+        return acct.to_dict()
+
+    def submit_paths(self, before: Path, after: Path, sensor: str = "sentinel2_l1c",
+                     tile_px: int = 256, overlap_px: int = 32, mmu_ha: float = 0.5) -> str:
+        """Start a job on server-side rasters (files or per-band folders) under allowed roots."""
+        b = RasterSource(self._check_allowed(before), sensor)
+        a = RasterSource(self._check_allowed(after), sensor)
+        job_id = self.jobs.new_id()
+        return self.jobs.submit(job_id, b, a, tile_px, overlap_px, mmu_ha, self._job_done)
+
+    def submit_uploads(self, before: bytes, after: bytes, sensor: str = "sentinel2_l1c",
+                       suffix: str = ".tif", tile_px: int = 256, overlap_px: int = 32,
+                       mmu_ha: float = 0.5) -> str:
+        """Start a job on two uploaded multi-band rasters (one file per date)."""
+        job_id = self.jobs.new_id()
+        folder = self.jobs.job_dir(job_id) / "input"
+        paths = []
+        for name, blob in (("before", before), ("after", after)):
+            p = folder / f"{name}{suffix}"
+            p.write_bytes(blob)
+            paths.append(p)
+        b, a = (RasterSource(p, sensor) for p in paths)
+        return self.jobs.submit(job_id, b, a, tile_px, overlap_px, mmu_ha, self._job_done)
+
+    def job_status(self, job_id: str) -> dict[str, Any]:
+        return self.jobs.status(job_id)
+
+    def job_lossmap(self, job_id: str) -> Path:
+        return self.jobs.lossmap(job_id)
