@@ -39,13 +39,26 @@ API_PREFIX = "/v1"
 DEFAULT_REQUEST_TIMEOUT_S = 120.0  # an LLM answer on 2 CPU cores can take a minute
 
 # Errors every mounted route may answer with, documented so clients (and the fuzzer) expect them.
+# Two shapes: FastAPI's {"detail": ...} and, on the OpenAI-compatible assistant routes,
+# OpenAI's {"error": {"message": ..., "type": ...}}.
 _ERROR_SCHEMA = {
     "content": {
         "application/json": {
             "schema": {
-                "type": "object",
-                "properties": {"detail": {}},
-                "required": ["detail"],
+                "anyOf": [
+                    {"type": "object", "properties": {"detail": {}}, "required": ["detail"]},
+                    {
+                        "type": "object",
+                        "properties": {
+                            "error": {
+                                "type": "object",
+                                "properties": {"message": {"type": "string"}},
+                                "required": ["message"],
+                            }
+                        },
+                        "required": ["error"],
+                    },
+                ]
             }
         }
     }
