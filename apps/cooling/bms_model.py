@@ -32,7 +32,7 @@ def served_policy(card_path: Path, envelope: Envelope) -> tuple[Any, str]:
     choice = load_served_choice(card_path, card.eval_version or "")
     kpi_ok = bool(card.metrics.get("compact", {}).get("kpi_within_bounds"))
     if choice.served == "candidate" and kpi_ok and choice.path and Path(choice.path).is_file():
-        return NumpyPolicy.from_npz(choice.path), f"{stamp}/compact-mlp16"
+        return NumpyPolicy.from_npz(choice.path), f"{stamp}/compact-mlp32"
     ref = card_path.parent / (card.reference.path or "")
     if ref.is_file():
         from apps.cooling.agents import AgentController, load_model

@@ -16,7 +16,9 @@ import numpy as np
 from apps.cooling.env import OBS_DIM
 
 AGREEMENT_TOL = 0.1
-HIDDEN = 16
+HIDDEN = 32
+AUGMENT_COPIES = 4  # noisy copies of each visited state, labelled by the teacher
+AUGMENT_NOISE = 0.15  # std of the noise, in (unit-scaled) observation units
 
 
 def action_agreement(targets: Any, predictions: Any) -> float:
@@ -34,7 +36,7 @@ class NumpyPolicy:
     b1: np.ndarray
     w2: np.ndarray
     b2: np.ndarray
-    name: str = "compact-mlp16"
+    name: str = "compact-mlp32"
 
     def predict(self, obs: np.ndarray) -> np.ndarray:
         """obs (N, 24) -> actions (N, 1) in [-1, 1]."""
@@ -57,8 +59,11 @@ class NumpyPolicy:
             return cls(z["w1"], z["b1"], z["w2"], z["b2"])
 
 
-def distill_policy(teacher: Any, obs: np.ndarray, epochs: int = 30, seed: int = 0) -> NumpyPolicy:
-    """Distil the torch actor ``teacher`` on observations ``obs`` (N, 24) into a NumpyPolicy."""
+def distill_policy(teacher: Any, obs: np.ndarray, epochs: int = 120, seed: int = 0) -> NumpyPolicy:
+    """Distil the torch actor ``teacher`` on observations ``obs`` (N, 24) into a NumpyPolicy.
+
+    The visited states are widened with noisy copies (labelled by the teacher) so the student
+    also matches the teacher near, not only on, the training trajectory."""
     import torch
 
     from core.compress import distill
@@ -66,7 +71,10 @@ def distill_policy(teacher: Any, obs: np.ndarray, epochs: int = 30, seed: int = 
     torch.manual_seed(seed)
     student = torch.nn.Sequential(torch.nn.Linear(OBS_DIM, HIDDEN), torch.nn.Tanh(),
                                   torch.nn.Linear(HIDDEN, 1), torch.nn.Tanh())
-    x = torch.as_tensor(obs, dtype=torch.float32)
+    rng = np.random.default_rng(seed)
+    noisy = [obs + rng.normal(0.0, AUGMENT_NOISE, obs.shape) for _ in range(AUGMENT_COPIES)]
+    widened = np.clip(np.concatenate([obs, *noisy]), -10.0, 10.0)
+    x = torch.as_tensor(widened, dtype=torch.float32)
     with torch.no_grad():
         y = teacher(x)
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
@@ -84,7 +92,7 @@ def torch_param_bytes(module: Any) -> int:
 
 
 def gate_compact(teacher: Any, compact: NumpyPolicy, obs: np.ndarray, slices: dict[str, np.ndarray],
-                 meter: Any = None) -> Any:
+                 meter: Any = None, reference_name: str = "agent-actor") -> Any:
     """core.gates verdict of ``compact`` against the torch actor on held-out observations."""
     import torch
 
@@ -104,7 +112,7 @@ def gate_compact(teacher: Any, compact: NumpyPolicy, obs: np.ndarray, slices: di
                        targets=ref_actions, slices=slices)
     spec = GateSpec(metric="action_agreement", metric_fn=action_agreement, higher_is_better=True,
                     max_drop=0.10, max_slice_drop=0.20, min_speedup=1.5, max_size_ratio=0.5)
-    ref = Candidate(name="sac-actor", predict=ref_predict, size_bytes=torch_param_bytes(teacher))
+    ref = Candidate(name=reference_name, predict=ref_predict, size_bytes=torch_param_bytes(teacher))
     cand = Candidate(name=compact.name, predict=cand_predict, size_bytes=compact.size_bytes)
     bench = BenchmarkConfig(batch_size=1, threads=1, warmup=3, repeats=10, max_units=128)
     return evaluate_gate(ref, cand, eval_set, spec, bench=bench, meter=meter)

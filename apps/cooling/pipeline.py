@@ -119,7 +119,8 @@ def _compact(ctx: Any, store: Any, key_of: Any, teacher_path: str, algo: str,
     teacher = load_model(Path(teacher_path), algo)
     obs, slices = rollout_states(teacher, eval_specs, plan.building, days=min(plan.eval_days or 14, 14),
                                  start_day=JULY_FIRST_DAY)
-    report = gate_compact(actor_network(teacher), policy, obs, slices, meter=ctx.meter)
+    report = gate_compact(actor_network(teacher), policy, obs, slices, meter=ctx.meter,
+                          reference_name=f"{algo}-actor")
     compact_res = evaluate_controllers({"compact": [policy]}, eval_specs, plan.building,
                                        days=plan.eval_days)["compact"]
     ref = results["agent"].per_seed[0]
@@ -182,11 +183,11 @@ def _write_card(svc: Any, algo: str, agents: dict[str, Any], compact: dict[str, 
         shutil.copyfile(row["path"], target)
         seed_files.append(target.name)
     ref_file = folder / seed_files[0]
-    shutil.copyfile(compact["npz"], folder / f"{prefix}-compact-mlp16.npz")
+    shutil.copyfile(compact["npz"], folder / f"{prefix}-compact-mlp32.npz")
     card = ModelCard(
         app="cooling", name="cooling-agent",
         reference=ModelRef(name=f"{algo}-actor", path=ref_file.name),
-        candidate=ModelRef(name="compact-mlp16", path=f"{prefix}-compact-mlp16.npz"),
+        candidate=ModelRef(name="compact-mlp32", path=f"{prefix}-compact-mlp32.npz"),
         metrics={"kpis": {n: r.summary() for n, r in results.items()}, "targets": targets,
                  "compact": {k: v for k, v in compact["summary"].items() if k != "gate"},
                  "agent_algo": algo, "heuristic_params": heur.to_dict(), "seed_files": seed_files,
@@ -218,7 +219,7 @@ def load_agents(svc: CoolingService, building: str) -> tuple[str, list[Any], Heu
         raise ModelError(f"agent files {files} missing next to {card_path}; run "
                          f"`greenstack run cooling --building {building}`")
     models = [load_model(f, algo) for f in files]
-    npz = folder / f"{_prefix(building)}-compact-mlp16.npz"
+    npz = folder / f"{_prefix(building)}-compact-mlp32.npz"
     compact = NumpyPolicy.from_npz(npz) if npz.is_file() else None
     return algo, models, HeuristicParams(**card.metrics["heuristic_params"]), compact
 
