@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from apps.auth import ApiKeyStore
+from apps.auth import ApiKeyStore, AuthError, ScopeError
 from apps.metrics import ServerMetrics
 from apps.middleware import BodySizeLimitMiddleware, MetricsMiddleware, TimeoutMiddleware
 from apps.registry import available_apps
@@ -76,6 +76,8 @@ COMMON_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 
 # Domain errors → HTTP status; first match wins (subclasses before their parents).
 _ERROR_STATUS: tuple[tuple[type[GreenstackError], int], ...] = (
+    (AuthError, 401),
+    (ScopeError, 403),
     (DataError, 422),
     (ConfigError, 400),
     (GateError, 409),

@@ -38,6 +38,7 @@ class AppHealth(BaseModel):
     """One app as this server process sees it."""
 
     name: str
+    installed: bool = Field(description="apps/<app>/router.py exists")
     router_mounted: bool
     error: str | None = Field(None, description="why the router or service is unavailable")
     service: dict[str, Any] | None = Field(
@@ -85,7 +86,8 @@ def _service_for(app_name: str) -> Any:
 
 def _app_health(name: str, ctx: AppContext, mounted: bool, mount_error: str | None) -> AppHealth:
     if not mounted:
-        return AppHealth(name=name, router_mounted=False, error=mount_error or "not installed")
+        return AppHealth(name=name, installed=mount_error is not None, router_mounted=False,
+                         error=mount_error or "not installed")
     try:
         factory = _service_for(name)
         service = factory(ctx) if factory else None
@@ -93,10 +95,11 @@ def _app_health(name: str, ctx: AppContext, mounted: bool, mount_error: str | No
         payload = _to_plain(health()) if callable(health) else None
     except Exception as e:  # health reports a broken service instead of failing the probe
         logger.exception("health() of %s failed", name)
-        return AppHealth(name=name, router_mounted=True, error=f"{type(e).__name__}: {e}")
+        return AppHealth(name=name, installed=True, router_mounted=True,
+                         error=f"{type(e).__name__}: {e}")
     if payload is not None and not isinstance(payload, dict):
         payload = {"value": payload}
-    return AppHealth(name=name, router_mounted=True, service=payload)
+    return AppHealth(name=name, installed=True, router_mounted=True, service=payload)
 
 
 def _ledger_health(ctx: AppContext) -> LedgerHealth:
@@ -145,7 +148,7 @@ def build_system_router() -> APIRouter:
         errors: dict[str, str] = getattr(request.app.state, "mount_errors", {})
         apps = [_app_health(n, ctx, n in mounted, errors.get(n)) for n in APP_NAMES]
         ledger = _ledger_health(ctx)
-        ok = ledger.reachable and not any(a.error for a in apps if a.router_mounted)
+        ok = ledger.reachable and not any(a.error for a in apps if a.installed)
         return HealthOut(status="ok" if ok else "degraded", ledger=ledger, apps=apps)
 
     @router.get(

@@ -220,3 +220,19 @@ def test_metrics_label_each_request_with_its_app(client: TestClient) -> None:
     client.get("/v1/maintenance/model")
     text = client.get("/metrics").text
     assert 'app="maintenance",method="GET",route="/v1/maintenance/model"' in text
+
+
+def test_broken_app_router_degrades_health_but_serves_the_rest(ctx, tmp_path: Path,
+                                                              monkeypatch) -> None:
+    import apps.server as server
+
+    real = server.available_apps("router")
+    # "cooling" is listed but its import fails, as a half-written app would.
+    monkeypatch.setattr(server, "available_apps", lambda module: [*real, "cooling"])
+    monkeypatch.setitem(__import__("sys").modules, "apps.cooling.router", None)
+    client = TestClient(create_app(_settings(tmp_path), ctx=ctx))
+    body = client.get("/health").json()
+    cooling = next(a for a in body["apps"] if a["name"] == "cooling")
+    assert body["status"] == "degraded"
+    assert cooling["installed"] and not cooling["router_mounted"] and "Error" in cooling["error"]
+    assert client.get("/v1/impact").status_code == 200
