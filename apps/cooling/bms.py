@@ -75,6 +75,7 @@ class BmsService:
         _meta.create_all(self.engine, checkfirst=True)
         self.envelope = OFFICE_ENVELOPE
         self._policy: tuple[Any, str] | None = None
+        self._policy_stamp: float | None = None
 
     # -- telemetry ------------------------------------------------------------------------
     def ingest(self, site: str, body: TelemetryIn, now: datetime | None = None) -> dict[str, Any]:
@@ -130,8 +131,12 @@ class BmsService:
         return rows
 
     # -- recommendation -------------------------------------------------------------------
-    def recommend(self, site: str, zone: str, now: datetime | None = None) -> dict[str, Any]:
-        """A setpoint for the next 15 minutes, or "relinquish" with the reason."""
+    def recommend(self, site: str, zone: str, now: datetime | None = None,
+                  utc_offset_h: float = 0.0) -> dict[str, Any]:
+        """A setpoint for the next 15 minutes, or "relinquish" with the reason.
+
+        ``utc_offset_h``: the site's local standard time minus UTC (the policy's time features
+        and the TOU tariff use local time, as in training)."""
         from apps.cooling.bms_model import project_hour
 
         now = _utc(now or datetime.now(UTC))
@@ -145,10 +150,13 @@ class BmsService:
                                     "range the policy was trained on; the BMS schedule rules")
         occupied = bool(pts.get("Occupancy_Sensor", (1.0, now))[0] >= 0.5)
         outdoor = pts.get("Outside_Air_Temperature_Sensor", (temp[0], now))[0]
-        grid = self._grid_view(now)
+        if not -12.0 <= utc_offset_h <= 14.0:
+            raise DataError("utc_offset_h must be between -12 and 14 hours")
+        local = now + timedelta(hours=utc_offset_h)
+        grid = self._grid_view(now, local)
         previous = self._previous_setpoint(site, zone, now, pts)
         obs = build_observation(
-            hour=now.hour + now.minute / 60, day=now.timetuple().tm_yday - 1, occupied=occupied,
+            hour=local.hour + local.minute / 60, day=local.timetuple().tm_yday - 1, occupied=occupied,
             occupied_next=occupied, outdoor_c=outdoor, outdoor_forecast_c=np.full(3, outdoor),
             temp_c=temp[0], setpoint_c=previous if previous is not None else env.reference_occupied_c,
             ci_g_per_kwh=grid["ci_now"], ci_3h_means_24h=grid["ci_24h"].reshape(8, 3).mean(axis=1),
@@ -156,7 +164,7 @@ class BmsService:
             envelope=env)
         policy, version = self._load_policy()
         state = {"occupied": occupied, "occupied_within_h": [occupied] * 4, "ci_now": grid["ci_now"],
-                 "ci_24h": grid["ci_24h"], "dr_now": grid["dr_now"], "month": now.month}
+                 "ci_24h": grid["ci_24h"], "dr_now": grid["dr_now"], "month": local.month}
         target = action_to_setpoint(policy.act(obs, state), occupied, env)
         setpoint = clamp(rate_limit(previous, target, 900.0), env)
         constraints = [f"clamped to [{env.min_c}, {env.max_c}] degC"]
@@ -206,13 +214,14 @@ class BmsService:
         sp = pts.get(SETPOINT_POINT)
         return sp[0] if sp is not None and now - sp[1] <= STALE_AFTER else None
 
-    def _grid_view(self, now: datetime) -> dict[str, Any]:
+    def _grid_view(self, now: datetime, local: datetime) -> dict[str, Any]:
         """CI now and 24 h ahead (GHG signals first, else the context's source), price, DR."""
         hours = [now + timedelta(hours=h) for h in range(24)]
         sig = self.active_signals(now, now + timedelta(hours=24))
         ci = np.array([self._ci_at(t, sig) for t in hours])
         prices = [s["value"] for s in sig if s["type"] == "PRICE" and s["start"] <= now < s["end"]]
-        price = prices[0] if prices else float(tou_price(pd.DatetimeIndex([now.replace(tzinfo=None)]))[0])
+        price = prices[0] if prices else float(
+            tou_price(pd.DatetimeIndex([local.replace(tzinfo=None)]))[0])
         dr = [s for s in sig if s["type"] in ("SIMPLE", "IMPORT_CAPACITY_LIMIT") and s["value"] > 0]
         return {"ci_now": float(ci[0]), "ci_24h": ci, "price": price,
                 "dr_now": any(s["start"] <= now < s["end"] for s in dr),
@@ -228,10 +237,12 @@ class BmsService:
             return float(self.ctx.carbon.intensity(at=None).g_per_kwh)
 
     def _load_policy(self) -> tuple[Any, str]:
-        if self._policy is None:
-            from apps.cooling.bms_model import served_policy
+        """The served policy, reloaded when the model card changes (a new pipeline run)."""
+        from apps.cooling.bms_model import served_policy
 
-            self._policy = served_policy(self.card_path, self.envelope)
+        stamp = self.card_path.stat().st_mtime if self.card_path.is_file() else None
+        if self._policy is None or self._policy_stamp != stamp:
+            self._policy, self._policy_stamp = served_policy(self.card_path, self.envelope), stamp
         return self._policy
 
     # -- reports --------------------------------------------------------------------------

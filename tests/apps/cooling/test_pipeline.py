@@ -108,3 +108,19 @@ def _make_ctx(data_dir, cache_dir, models_dir, url):
 
     return AppContext(data_dir=data_dir, cache_dir=cache_dir, models_dir=models_dir,
                       ledger=Ledger(url), meter=Meter(), carbon=resolve_source(zone="US-ERCO"))
+
+
+def test_recommendation_serves_the_trained_policy(ran):
+    from datetime import UTC, datetime
+
+    from apps.cooling.schemas import TelemetryIn
+    from apps.cooling.service import CoolingService
+
+    ctx, _, _ = ran
+    bms = CoolingService(ctx).bms
+    bms.ingest("site", TelemetryIn(zone="z", timestamp=datetime.now(UTC), points={
+        "Zone_Air_Temperature_Sensor": 25.0, "Occupancy_Sensor": 1.0,
+        "Zone_Air_Temperature_Setpoint": 24.0}))
+    rec = bms.recommend("site", "z", utc_offset_h=-6)
+    assert rec["action"] == "write" and rec["model_version"].startswith("cooling-agent@")
+    assert 23.0 <= rec["setpoint_c"] <= 25.0  # within 1 K of the current 24 degC setpoint

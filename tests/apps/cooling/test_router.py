@@ -99,8 +99,15 @@ def test_recommendation_is_clamped_rate_limited_and_expires(client):
     valid = datetime.fromisoformat(body["valid_until"]) - datetime.fromisoformat(body["valid_from"])
     assert valid == timedelta(minutes=15)
     assert {"kwh", "kgco2", "baseline_kwh", "baseline_kgco2"} <= set(body["expected"])
-    second = client.get(f"/v1/cooling/sites/{SITE}/zones/{ZONE}/recommendation").json()
+    second = client.get(f"/v1/cooling/sites/{SITE}/zones/{ZONE}/recommendation",
+                        params={"utc_offset_h": -6}).json()
     assert abs(second["setpoint_c"] - body["setpoint_c"]) <= 1.0 + 1e-9
+
+
+def test_bad_offset_is_422(client):
+    r = client.get(f"/v1/cooling/sites/{SITE}/zones/{ZONE}/recommendation",
+                   params={"utc_offset_h": 30})
+    assert r.status_code == 422
 
 
 def test_wild_zone_temperature_relinquishes(client):
