@@ -61,11 +61,15 @@ def _screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _main_text(drv) -> str:
-    from selenium.webdriver.common.by import By
-
-    mains = drv.find_elements(By.CSS_SELECTOR, '[data-testid="stMain"]')
-    return mains[0].text if mains else ""
+# Read the page state in one JS call: Streamlit re-renders elements while we look at them, and
+# element handles from separate calls go stale.
+_PAGE_STATE_JS = """
+const main = document.querySelector('[data-testid="stMain"]');
+const exc = document.querySelector('[data-testid="stException"]');
+const busy = [...document.querySelectorAll(
+    '[data-testid="stStatusWidget"], [data-testid="stSkeleton"]')].some(e => e.offsetParent !== null);
+return {text: main ? main.innerText : "", busy: busy, error: exc ? exc.innerText : null};
+"""
 
 
 def _wait_rendered(drv, must_contain: str | None) -> str:
@@ -74,27 +78,20 @@ def _wait_rendered(drv, must_contain: str | None) -> str:
     Streamlit connects over a websocket after the HTML loads, so "loaded" means: no running
     indicator, no skeleton placeholders, and the same main-area text on STABLE_POLLS polls.
     """
-    from selenium.webdriver.common.by import By
-
     deadline = time.monotonic() + PAGE_TIMEOUT_S
     text, previous, stable = "", None, 0
     while time.monotonic() < deadline:
-        errors = drv.find_elements(By.CSS_SELECTOR, '[data-testid="stException"]')
-        if errors:
-            pytest.fail(f"page raised an exception:\n{errors[0].text[:2000]}")
-        busy = drv.find_elements(
-            By.CSS_SELECTOR, '[data-testid="stStatusWidget"], [data-testid="stSkeleton"]'
-        )
-        text = _main_text(drv)
+        state = drv.execute_script(_PAGE_STATE_JS)
+        if state["error"]:
+            pytest.fail(f"page raised an exception:\n{state['error'][:2000]}")
+        text = state["text"]
         ready = bool(text.strip()) and (must_contain is None or must_contain in text)
-        idle = not any(el.is_displayed() for el in busy)
-        stable = stable + 1 if (ready and idle and text == previous) else 0
+        stable = stable + 1 if (ready and not state["busy"] and text == previous) else 0
         if stable >= STABLE_POLLS:
             return text
         previous = text
         time.sleep(0.5)
     pytest.fail(f"page did not finish rendering in {PAGE_TIMEOUT_S:.0f} s; visible:\n{text[:2000]}")
-
 
 def test_every_dashboard_page_in_chromium(dashboard_url, driver, stack, tmp_path_factory) -> None:
     from apps.dashboard import available_pages
