@@ -140,3 +140,15 @@ def test_trap4_genuinely_better_candidate_passes(task):
     assert report.energy is None and "no meter" in report.energy_note
     d = report.to_dict()
     assert d["verdict"] == "PASS" and d["eval_version"] == eval_set.version
+
+
+def test_trap4_energy_per_unit_from_the_meter(task, ctx):
+    X, y, Xe, ye, ref = task
+    student = distilled_student(ref, X, y, hidden=16)
+    report = evaluate_gate(as_candidate("ref", ref), as_candidate("student", student),
+                           EvalSet("blobs", Xe, ye), spec(min_energy_reduction=0.3),
+                           bench=FAST, meter=ctx.meter)
+    assert report.energy is not None, report.energy_note
+    assert report.energy.method in {"counter", "power_sampled", "modelled"}
+    assert report.energy.candidate_j_per_unit < report.energy.reference_j_per_unit
+    assert report.passed, report.reasons
