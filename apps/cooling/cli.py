@@ -103,8 +103,8 @@ def run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
           f"{'within' if c['kpi_within_bounds'] else 'OUTSIDE'} bounds -> serving {c['served']}")
     for reason in c["gate"].get("reasons", []):
         print(f"  - {reason}")
-    print(f"training compute this run: {s.training_energy_kwh * 1000:.2f} Wh (measured by "
-          f"core.energy); reused runs: {s.reused_runs}; model card: {s.card_path}")
+    print(f"train + compress compute this run: {s.training_energy_kwh * 1000:.3f} Wh (core.energy,"
+          f" method as booked in the ledger); reused runs: {s.reused_runs}; card: {s.card_path}")
     print("* marginal = labelled estimate (fossil-only mix of the hour), see docs/cooling.md")
     return 0
 

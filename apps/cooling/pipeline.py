@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +46,7 @@ def run_pipeline(svc: CoolingService, progress: Any = None, **options: Any) -> C
     from core.runs import RunStore, fingerprint_paths, run_key, source_hash
 
     ctx, plan = svc.ctx, TrainPlan(**options)
+    started_unix_s = time.time()
     train_spec, eval_specs = svc.specs(plan.building)
     files = [train_spec.weather, train_spec.grid] + [p for s in eval_specs for p in (s.weather, s.grid)]
     missing = [f for f in files if not Path(f).is_file()]
@@ -79,7 +81,8 @@ def run_pipeline(svc: CoolingService, progress: Any = None, **options: Any) -> C
     _record_saving(ctx, run_id, results, eval_specs, plan.building)
     card = _write_card(svc, algo, agents, compact, results, targets, plan, fp, heur)
     _tick(progress, "done", total, total)
-    train_kwh = sum(r["energy_kwh"] or 0.0 for rows in agents.values() for r in rows if not r["reused"])
+    train_kwh = sum(f.energy_kwh for f in ctx.ledger.footprints(app="cooling")
+                    if f.created_unix_s >= started_unix_s and f.phase in ("train", "compress"))
     reused = sum(r["reused"] for rows in agents.values() for r in rows) + int(search["reused"])
     return CoolingRunSummary(
         run_id=run_id, building=plan.building, train_scenario=train_spec.label,
