@@ -48,7 +48,7 @@ class PipelineConfig:
     """Sizes kept small so the default run fits a few minutes on 2 cores."""
 
     train_pairs: int = 96
-    eval_pairs: int = 9
+    eval_pairs: int = 12
     size_px: int = 64
     eval_size_px: int = 128
     gate_tile_px: int = 64
