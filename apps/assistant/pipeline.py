@@ -21,6 +21,7 @@ from apps.assistant.runtime import SHIPPED_MODEL_ID, LlamaRuntime, shipped_gguf_
 from apps.assistant.serving import NAIVE, ServeConfig
 from apps.assistant.tokens import TokenPolicy
 from apps.assistant.variants import DEFAULT_CANDIDATES, REFERENCE, SHIPPED, build_variant
+from core.errors import ModelError
 
 if TYPE_CHECKING:
     from apps.context import AppContext
@@ -79,8 +80,12 @@ def load_served_runtime(ctx: AppContext, config: ServeConfig) -> tuple[LlamaRunt
     from apps.assistant.gate_run import prompt_gate_version
     from core.gates import load_served_choice
 
+    path = card_path(ctx)
+    if not path.is_file():
+        raise ModelError(f"no assistant model card at {path}: run `greenstack run assistant` "
+                         "once to build and gate the model variants")
     version = prompt_gate_version(load_eval_set(ctx.data_dir))
-    choice = load_served_choice(card_path(ctx), version)
+    choice = load_served_choice(path, version)
     name = choice.name if choice.served == "candidate" and choice.name else REFERENCE
     runtime = LlamaRuntime(variant_path(ctx, name), n_ctx=config.n_ctx,
                            n_threads=config.threads, name=name)
@@ -115,13 +120,14 @@ def _gate_step(ctx: AppContext, store: Any, candidates: tuple[str, ...], cfg: Ga
 
 
 def _replay_step(ctx: AppContext, store: Any, served: str, conversations: int,
-                 progress: Progress | None) -> tuple[ReplayStats, ReplayStats, Any]:
+                 naive_max_tokens: int, progress: Progress | None
+                 ) -> tuple[ReplayStats, ReplayStats, Any]:
     from apps.assistant.replay import replay
     from apps.assistant.service import AssistantService
     from core.runs import run_key
 
     workload = load_workload(ctx.data_dir)[:conversations]
-    naive_cfg = replace(NAIVE, policy=replace(NAIVE.policy, default_max_tokens=NAIVE_MAX_TOKENS),
+    naive_cfg = replace(NAIVE, policy=replace(NAIVE.policy, default_max_tokens=naive_max_tokens),
                         record_requests=False)
     eff_cfg = ServeConfig(policy=EFFICIENT_POLICY, grounding=False, record_requests=False)
     key = run_key({"step": "assistant-replay", "served": served, "n": len(workload),
@@ -151,7 +157,8 @@ def _stats_from(data: dict[str, Any]) -> ReplayStats:
 
 def run_pipeline(ctx: AppContext, progress: Progress | None = None, *,
                  candidates: tuple[str, ...] = DEFAULT_CANDIDATES, conversations: int = 52,
-                 gate_config: GateConfig | None = None) -> AssistantRunSummary:
+                 gate_config: GateConfig | None = None,
+                 naive_max_tokens: int = NAIVE_MAX_TOKENS) -> AssistantRunSummary:
     """Gate the variants, write the model card, replay the workload, book the saving."""
     from apps.assistant.card import book_saving, write_card
     from core.runs import RunStore
@@ -161,7 +168,8 @@ def run_pipeline(ctx: AppContext, progress: Progress | None = None, *,
     cfg = gate_config or GateConfig()
     outcome, gate_run = _gate_step(ctx, store, tuple(candidates), cfg, progress)
     path = write_card(ctx, card_path(ctx), outcome, gate_run, cfg)
-    naive, eff, replay_run = _replay_step(ctx, store, outcome.served, conversations, progress)
+    naive, eff, replay_run = _replay_step(ctx, store, outcome.served, conversations,
+                                          naive_max_tokens, progress)
     if not replay_run.reused:
         book_saving(ctx, replay_run.key, naive, eff)
     log.info("assistant pipeline done (pid %s)", os.getpid())

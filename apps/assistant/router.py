@@ -19,7 +19,12 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
 from apps.assistant.queue import QueueFullError
-from apps.assistant.schemas import ChatCompletionRequest, error_body, impact_object
+from apps.assistant.schemas import (
+    ERROR_SCHEMA,
+    ChatCompletionRequest,
+    error_body,
+    impact_object,
+)
 from apps.assistant.service import AssistantService, service_for
 from apps.assistant.serving import ChatResult, RequestError
 from apps.deps import ContextDep, require_scope
@@ -31,6 +36,17 @@ router = APIRouter(tags=["assistant"], dependencies=[Depends(require_scope("read
 _CHAT_SCHEMA = {"requestBody": {"required": True, "content": {"application/json": {
     "schema": ChatCompletionRequest.model_json_schema(ref_template="#/components/schemas/{model}")
 }}}}
+
+
+_OPENAI_ERROR = {"content": {"application/json": {"schema": ERROR_SCHEMA}}}
+_CHAT_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"description": "Invalid JSON, empty messages, max_tokens out of range, oversized "
+                         "context (OpenAI error object)", **_OPENAI_ERROR},
+    404: {"description": "Unknown model", **_OPENAI_ERROR},
+    429: {"description": "Request queue full; see Retry-After", **_OPENAI_ERROR},
+    503: {"description": "Model not available yet: run `greenstack run assistant`",
+          **_OPENAI_ERROR},
+}
 
 
 def _error(status: int, message: str, type_: str, param: str | None = None,
@@ -113,7 +129,7 @@ def _sse(first: str | ChatResult, rest: Iterator[str | ChatResult], include_usag
     yield "data: [DONE]\n\n"
 
 
-@router.post("/chat/completions", openapi_extra=_CHAT_SCHEMA,
+@router.post("/chat/completions", openapi_extra=_CHAT_SCHEMA, responses=_CHAT_RESPONSES,
              summary="OpenAI-compatible chat completion with energy and CO2e per request")
 async def chat_completions(request: Request, ctx: ContextDep) -> Any:
     parsed = await _parse(request)

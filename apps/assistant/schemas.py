@@ -92,5 +92,18 @@ def impact_object(wall_s: float, energy_j: float, co2e_g: float) -> dict[str, An
 
 def error_body(message: str, type_: str, param: str | None = None,
                code: str | None = None) -> dict[str, Any]:
-    """OpenAI-style error object."""
-    return {"error": {"message": message, "type": type_, "param": param, "code": code}}
+    """OpenAI-style error object; ``detail`` repeats the message in the suite's error shape."""
+    return {"error": {"message": message, "type": type_, "param": param, "code": code},
+            "detail": message}
+
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error", "detail"],
+    "properties": {
+        "error": {"type": "object", "required": ["message", "type"], "properties": {
+            "message": {"type": "string"}, "type": {"type": "string"},
+            "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}}},
+        "detail": {"type": "string"},
+    },
+}

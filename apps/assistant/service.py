@@ -315,6 +315,12 @@ def service_for(ctx: AppContext) -> AssistantService:
         return service
 
 
+def register_service(ctx: AppContext, service: AssistantService) -> None:
+    """Make ``service`` the one the routes use for ``ctx`` (a preloaded model, tests)."""
+    with _SERVICES_LOCK:
+        _SERVICES[id(ctx)] = service
+
+
 def cached_models_dir(ctx: AppContext) -> Path:
     """Where GGUF re-quantisations are built (git-ignored cache)."""
     return ctx.app_cache_dir(APP) / "gguf"

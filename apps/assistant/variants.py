@@ -44,9 +44,11 @@ class Variant:
 
 @contextlib.contextmanager
 def _stderr_to(path: Path) -> Iterator[None]:
-    """Send C-level stderr (llama.cpp's per-tensor quantisation log) to ``path``."""
+    """Send llama.cpp's per-tensor quantisation log to ``path``: it reaches both the C stderr and,
+    through llama-cpp-python's log callback, Python's ``sys.stderr``."""
     saved = os.dup(2)
-    with path.open("ab") as sink:
+    with path.open("ab") as sink, path.open("a") as text_sink, \
+            contextlib.redirect_stderr(text_sink):
         os.dup2(sink.fileno(), 2)
         try:
             yield

@@ -36,7 +36,7 @@ def threshold(embedder) -> float:
     return tune_threshold(embedder, load_eval_set(PROJECT_ROOT / "data").pairs).threshold
 
 
-def make_service(ctx, runtime, embedder, threshold, **overrides):
+def build_service(ctx, runtime, embedder, threshold, **overrides):
     """An AssistantService on the shared model with a short default answer length."""
     from dataclasses import replace
 
@@ -51,6 +51,12 @@ def make_service(ctx, runtime, embedder, threshold, **overrides):
 
 
 @pytest.fixture()
+def make_service(ctx, runtime, embedder, threshold):
+    """Factory: ``make_service(**ServeConfig overrides)`` on the test's ctx and shared model."""
+    return lambda **overrides: build_service(ctx, runtime, embedder, threshold, **overrides)
+
+
+@pytest.fixture()
 def small_data(tmp_path: Path) -> Path:
     """A trimmed copy of data/assistant (8 prompts, 1 text, 3 conversations) for pipeline tests."""
     src = PROJECT_ROOT / "data" / "assistant"
@@ -62,6 +68,6 @@ def small_data(tmp_path: Path) -> Path:
     shutil.copy(src / "texts" / "us_constitution_preamble_first_amendment.txt", dst / "texts")
     shutil.copy(src / "paraphrases.jsonl", dst)
     workload = (src / "workload.jsonl").read_text().splitlines()
-    (dst / "workload.jsonl").write_text("\n".join([workload[0], workload[25], workload[-3]])
+    (dst / "workload.jsonl").write_text("\n".join([workload[0], workload[25], workload[-2]])
                                         + "\n")
     return tmp_path / "data"

