@@ -67,6 +67,7 @@ COMMON_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     400: {"description": "Invalid configuration or parameter", **_ERROR_SCHEMA},
     401: {"description": "Missing, unknown or revoked API key", **_ERROR_SCHEMA},
     403: {"description": "API key lacks the scope this endpoint needs", **_ERROR_SCHEMA},
+    404: {"description": "No such resource (unknown id in the path)", **_ERROR_SCHEMA},
     409: {"description": "Quality gate could not compare models", **_ERROR_SCHEMA},
     413: {"description": "Request body over the server limit", **_ERROR_SCHEMA},
     422: {"description": "Invalid input data", **_ERROR_SCHEMA},

@@ -22,9 +22,9 @@ from e2e_stack import (
 )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")  # one server for the fuzz and browser tests: startup is slow
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    """A running API server on a seeded temp ledger."""
+    """A running API server on a seeded temp ledger (tests may add keys, never records)."""
     tmp = tmp_path_factory.mktemp("stack")
     if DEMO_STATE:
         from apps.settings import Settings
@@ -44,7 +44,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         stop(proc)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def dashboard_url(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A running dashboard (``greenstack dashboard``'s command) on the stack's ledger."""
     tmp = tmp_path_factory.mktemp("dashboard")

@@ -35,7 +35,7 @@ if not (CHROMIUM.exists() and CHROMEDRIVER.exists()):
     )
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def driver() -> Iterator[object]:
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options

@@ -55,7 +55,7 @@ CHECKS = [
 ]
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def fuzz_headers(stack) -> dict[str, str]:
     from apps.auth import ApiKeyStore
     from core.ledger import Ledger
