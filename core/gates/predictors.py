@@ -15,7 +15,10 @@ def torch_predictor(model: Any, transform: Callable[[Any], Any] | None = None) -
     model.eval()
 
     def predict(batch: Any) -> Any:
-        x = torch.from_numpy(batch) if isinstance(batch, np.ndarray) else batch
+        if isinstance(batch, np.ndarray):  # read-only buffers (np.frombuffer) must be copied
+            x = torch.from_numpy(batch if batch.flags.writeable else batch.copy())
+        else:
+            x = batch
         with torch.inference_mode():
             out = model(x)
         return transform(out) if transform is not None else out
