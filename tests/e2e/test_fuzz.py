@@ -47,6 +47,10 @@ def no_unhandled_server_error(ctx, response, case) -> None:
     raise ServerError(operation=case.operation.label, status_code=status)
 
 
+# Operations that run a real LLM generation per case get a smaller budget (seconds per case on
+# 2 CPU cores); the assistant's own e2e tests drive that endpoint with the official client.
+EXPENSIVE_EXAMPLES = {"POST /v1/chat/completions": 3}
+
 CHECKS = [
     no_unhandled_server_error,
     status_code_conformance,
@@ -65,10 +69,10 @@ def fuzz_headers(stack) -> dict[str, str]:
 
 
 def _fuzz_operation(operation, headers: dict[str, str], mode: GenerationMode) -> None:
-    """Run MAX_EXAMPLES generated cases against one operation; raises on the first failure."""
+    """Run the operation's budget of generated cases; raises on the first failure."""
     @given(case=operation.as_strategy(generation_mode=mode))
     @settings(
-        max_examples=MAX_EXAMPLES,
+        max_examples=EXPENSIVE_EXAMPLES.get(operation.label, MAX_EXAMPLES),
         deadline=None,
         derandomize=True,  # the same cases every run: a failure reproduces
         database=None,
@@ -102,6 +106,7 @@ def test_api_conforms_to_its_schema(stack, fuzz_headers) -> None:
     assert {"GET /health", "GET /metrics", "GET /v1/impact"} <= set(labels)
     assert not failures, "\n\n".join(failures)
     # Bounded but not vacuous: most operations got their full budget of positive cases.
-    assert len(RESPONSES_SEEN) >= len(labels) * MAX_EXAMPLES // 2, len(RESPONSES_SEEN)
+    budget = sum(EXPENSIVE_EXAMPLES.get(label, MAX_EXAMPLES) for label in labels)
+    assert len(RESPONSES_SEEN) >= budget // 2, (len(RESPONSES_SEEN), budget)
     print(f"fuzzed {len(labels)} operations with {len(RESPONSES_SEEN)} requests; statuses: "
           f"{sorted(set(RESPONSES_SEEN))}")
