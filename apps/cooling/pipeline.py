@@ -25,6 +25,7 @@ from apps.cooling.train import (
     rollout_states,
     search_sac,
     train_agents,
+    training_specs,
 )
 from core.errors import ConfigError, DataError, ModelError
 
@@ -48,7 +49,7 @@ def run_pipeline(svc: CoolingService, progress: Any = None, **options: Any) -> C
     ctx, plan = svc.ctx, TrainPlan(**options)
     started_unix_s = time.time()
     train_spec, eval_specs = svc.specs(plan.building)
-    files = [train_spec.weather, train_spec.grid] + [p for s in eval_specs for p in (s.weather, s.grid)]
+    files = [p for s in (*training_specs(train_spec, plan), *eval_specs) for p in (s.weather, s.grid)]
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
         raise DataError(f"missing input files {missing}; ship data/weather and data/grid")
@@ -85,7 +86,8 @@ def run_pipeline(svc: CoolingService, progress: Any = None, **options: Any) -> C
                     if f.created_unix_s >= started_unix_s and f.phase in ("train", "compress"))
     reused = sum(r["reused"] for rows in agents.values() for r in rows) + int(search["reused"])
     return CoolingRunSummary(
-        run_id=run_id, building=plan.building, train_scenario=train_spec.label,
+        run_id=run_id, building=plan.building,
+        train_scenario=" & ".join(s.label for s in training_specs(train_spec, plan)),
         eval_scenarios=tuple(s.label for s in eval_specs), agent_algo=algo,
         kpis={n: r.summary() for n, r in results.items()},
         per_scenario={n: r.per_scenario for n, r in results.items()}, targets=targets,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +42,18 @@ class TrainPlan:
     validation_days: int = 61  # June-July of the training scenario
     tune_days: int = 61  # heuristic tuning window on the training scenario
     eval_days: int | None = None  # None: 1 June-30 September; tests use a few days
+    # Agents also train on the training weather paired with these grids, so they learn to read
+    # the CI forecast instead of one grid's time-of-day pattern (held-out BAs stay unseen).
+    extra_train_grids: tuple[str, ...] = ("CISO_NG_avgCI_2022.csv.gz",)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def training_specs(spec: ScenarioSpec, plan: TrainPlan) -> tuple[ScenarioSpec, ...]:
+    """The training scenario plus its weather paired with ``plan.extra_train_grids``."""
+    grid_dir = Path(spec.grid).parent
+    return (spec, *(replace(spec, grid=str(grid_dir / g)) for g in plan.extra_train_grids))
 
 
 def _validate(model: Any, spec: ScenarioSpec, building: str, days: int) -> float:
@@ -63,7 +72,7 @@ def search_sac(store: Any, key_of: Callable[[dict], str], spec: ScenarioSpec, pl
     def fn(artifacts: Path) -> dict[str, Any]:
         def score(cfg: dict[str, Any], budget: float) -> float:
             agent = AgentConfig(**cfg).with_steps(int(budget))
-            path = train(agent, (spec,), plan.building,
+            path = train(agent, training_specs(spec, plan), plan.building,
                          artifacts / f"trial-{configs.index(cfg)}-{int(budget)}")
             return _validate(load_model(path, "sac"), spec, plan.building, plan.validation_days)
 
@@ -86,7 +95,7 @@ def train_agents(store: Any, key_of: Callable[[dict], str], spec: ScenarioSpec, 
                    if algo == "sac" else AgentConfig("ppo", 3e-4, 0.95, seed=seed, steps=plan.ppo_steps))
 
             def fn(artifacts: Path, cfg: AgentConfig = cfg) -> dict[str, Any]:
-                path = train(cfg, (spec,), plan.building, artifacts / "model")
+                path = train(cfg, training_specs(spec, plan), plan.building, artifacts / "model")
                 model = load_model(path, cfg.algo)
                 return {"model": path.name, "config": cfg.to_dict(),
                         "validation_score": _validate(model, spec, plan.building, plan.validation_days)}

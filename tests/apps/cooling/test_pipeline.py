@@ -63,7 +63,7 @@ def test_cli_evaluate_json(ran, capsys):
 
     class Args:
         weather = DATA / "weather" / "723170TYA.CSV.gz"  # a TMY3 file, never used in training
-        grid = DATA / "grid" / "CISO_NG_avgCI_2022.csv.gz"
+        grid = DATA / "grid" / "BPAT_NG_avgCI_2022.csv.gz"
         building, days, json = "office", 2, True
 
     assert cli.evaluate(Args, lambda: ctx) == 0
