@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import logging
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import sqlalchemy as sa
@@ -16,6 +17,7 @@ from apps.context import AppContext
 from apps.deps import ContextDep, ReadDep
 from apps.metrics import AppTotals
 from apps.registry import APP_NAMES
+from core.errors import GreenstackError
 from core.impact import ImpactReport
 
 logger = logging.getLogger(__name__)
@@ -34,6 +36,17 @@ class LedgerHealth(BaseModel):
     error: str | None = None
 
 
+class ModelHealth(BaseModel):
+    """One model card: which model serves and why (the gate's verdict)."""
+
+    card: str = Field(description="card file under models/<app>/")
+    reference: str | None = None
+    candidate: str | None = None
+    gate_verdict: str = Field(description="PASS, FAIL, or none (no gate has run)")
+    served: str = Field(description="candidate (compressed, gate passed) or reference")
+    reason: str
+
+
 class AppHealth(BaseModel):
     """One app as this server process sees it."""
 
@@ -41,8 +54,9 @@ class AppHealth(BaseModel):
     installed: bool = Field(description="apps/<app>/router.py exists")
     router_mounted: bool
     error: str | None = Field(None, description="why the router or service is unavailable")
+    models: list[ModelHealth] = Field(default_factory=list, description="from the model cards")
     service: dict[str, Any] | None = Field(
-        None, description="the app service's own health(): served model, gate status, ..."
+        None, description="the app service's own health(), where it offers one"
     )
 
 
@@ -84,6 +98,30 @@ def _service_for(app_name: str) -> Any:
     return None
 
 
+def model_health(models_dir: Path, app: str) -> list[ModelHealth]:
+    """Serving choice per model card of ``app``, judged on the eval set its card records."""
+    from core.gates import ModelCard, load_served_choice
+
+    out = []
+    for path in sorted((models_dir / app).glob("*.card.json")):
+        try:
+            card = ModelCard.load(path)
+        except GreenstackError as e:
+            out.append(ModelHealth(card=path.name, gate_verdict="none", served="reference",
+                                   reason=str(e)))
+            continue
+        gate = card.latest_gate or {}
+        choice = load_served_choice(path, card.eval_version or "")
+        out.append(ModelHealth(
+            card=path.name, reference=card.reference.name,
+            candidate=card.candidate.name if card.candidate else None,
+            gate_verdict=str(gate.get("verdict") or ("PASS" if gate.get("passed") else "FAIL"))
+            if gate else "none",
+            served=choice.served, reason=choice.reason,
+        ))  # fmt: skip
+    return out
+
+
 def _app_health(name: str, ctx: AppContext, mounted: bool, mount_error: str | None) -> AppHealth:
     if not mounted:
         return AppHealth(name=name, installed=mount_error is not None, router_mounted=False,
@@ -99,7 +137,8 @@ def _app_health(name: str, ctx: AppContext, mounted: bool, mount_error: str | No
                          error=f"{type(e).__name__}: {e}")
     if payload is not None and not isinstance(payload, dict):
         payload = {"value": payload}
-    return AppHealth(name=name, installed=True, router_mounted=True, service=payload)
+    return AppHealth(name=name, installed=True, router_mounted=True, service=payload,
+                     models=model_health(ctx.models_dir, name))
 
 
 def _ledger_health(ctx: AppContext) -> LedgerHealth:

@@ -236,3 +236,31 @@ def test_broken_app_router_degrades_health_but_serves_the_rest(ctx, tmp_path: Pa
     assert body["status"] == "degraded"
     assert cooling["installed"] and not cooling["router_mounted"] and "Error" in cooling["error"]
     assert client.get("/v1/impact").status_code == 200
+
+
+def test_health_reports_served_model_and_gate_from_cards(ctx, client: TestClient) -> None:
+    from core.gates import ModelCard
+    from core.gates.card import ModelRef
+
+    mounted = available_apps("router")
+    if not mounted:
+        pytest.skip("no app router installed yet")
+    app_name = mounted[0]
+    gate = {"candidate": "small", "eval_version": "v1", "passed": True, "verdict": "PASS",
+            "reasons": []}
+    card_dir = ctx.app_models_dir(app_name)
+    ModelCard(app=app_name, name="passed", reference=ModelRef(name="big"),
+              candidate=ModelRef(name="small"), gates=(gate,), eval_version="v1",
+              ).save(card_dir / "passed.card.json")
+    failed = {**gate, "passed": False, "verdict": "FAIL", "reasons": ["speedup 1.2 < 3"]}
+    ModelCard(app=app_name, name="failed", reference=ModelRef(name="big"),
+              candidate=ModelRef(name="small"), gates=(failed,), eval_version="v1",
+              ).save(card_dir / "failed.card.json")
+    (card_dir / "broken.card.json").write_text("{not json")
+    app = next(a for a in client.get("/health").json()["apps"] if a["name"] == app_name)
+    models = {m["card"]: m for m in app["models"]}
+    assert models["passed.card.json"]["served"] == "candidate"
+    assert models["passed.card.json"]["gate_verdict"] == "PASS"
+    assert models["failed.card.json"]["served"] == "reference"
+    assert "speedup 1.2 < 3" in models["failed.card.json"]["reason"]
+    assert models["broken.card.json"]["served"] == "reference"
