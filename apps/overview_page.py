@@ -133,6 +133,7 @@ def render(ctx: AppContext) -> None:
     right.plotly_chart(footprint_by_phase_figure(reports), width="stretch")
     st.subheader("Per app")
     st.dataframe(summary_rows(reports), hide_index=True, width="stretch")
+    _render_models(ctx)
     for app, report in reports.items():
         _render_app_details(ctx, app, report)
 
@@ -212,6 +213,30 @@ def footprint_by_phase_figure(reports: dict[str, ImpactReport]) -> Any:
     fig.update_layout(barmode="stack", yaxis_title="gCO2e", title="Footprint by phase",
                       legend_title_text="phase", margin={"t": 60, "b": 40})
     return fig
+
+
+def model_rows(ctx: AppContext) -> list[dict[str, Any]]:
+    """Every model card: what serves and the quality gate's verdict, with the reason."""
+    from apps.registry import APP_NAMES
+    from apps.system_routes import model_health
+
+    return [
+        {"App": app_title(app), "Model card": m.card, "Reference": m.reference or "—",
+         "Compressed candidate": m.candidate or "—", "Gate": m.gate_verdict,
+         "Serving": m.served, "Why": m.reason}
+        for app in APP_NAMES for m in model_health(ctx.models_dir, app)
+    ]
+
+
+def _render_models(ctx: AppContext) -> None:
+    import streamlit as st
+
+    rows = model_rows(ctx)
+    if rows:
+        st.subheader("Models and quality gates")
+        st.caption("A compressed model serves only if its latest gate passed on the current "
+                   "eval set; otherwise the reference serves.")
+        st.dataframe(rows, hide_index=True, width="stretch")
 
 
 def _render_app_details(ctx: AppContext, app: str, report: ImpactReport) -> None:

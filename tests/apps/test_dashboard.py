@@ -108,3 +108,22 @@ def test_streamlit_app_without_zone_explains_the_fix(monkeypatch, tmp_path: Path
                            default_timeout=RENDER_TIMEOUT_S).run()
     assert not at.exception, at.exception
     assert at.error and "GREENSTACK_ZONE" in "\n".join(i.value for i in at.info)
+
+
+def test_overview_shows_which_model_serves_and_why(ctx) -> None:
+    from core.gates import ModelCard
+    from core.gates.card import ModelRef
+
+    _seed(ctx)
+    gate = {"candidate": "mlp-small", "eval_version": "v1", "passed": False, "verdict": "FAIL",
+            "reasons": ["rmse drop 2.1 > 0.5"]}
+    ModelCard(app="maintenance", name="fd001", reference=ModelRef(name="gbm"),
+              candidate=ModelRef(name="mlp-small"), gates=(gate,), eval_version="v1",
+              ).save(ctx.app_models_dir("maintenance") / "fd001.card.json")
+    at = _run_page(OVERVIEW.page_id, ctx)
+    assert not at.exception, at.exception
+    assert "Models and quality gates" in _all_text(at)
+    table = next(df.value for df in at.dataframe if "Gate" in df.value.columns)
+    row = table.iloc[0]
+    assert (row["Gate"], row["Serving"]) == ("FAIL", "reference")
+    assert "rmse drop 2.1 > 0.5" in row["Why"]
