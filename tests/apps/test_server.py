@@ -264,3 +264,17 @@ def test_health_reports_served_model_and_gate_from_cards(ctx, client: TestClient
     assert models["failed.card.json"]["served"] == "reference"
     assert "speedup 1.2 < 3" in models["failed.card.json"]["reason"]
     assert models["broken.card.json"]["served"] == "reference"
+
+
+def test_serve_timeout_flag_reaches_worker_factory(monkeypatch, tmp_path: Path) -> None:
+    from apps.middleware import TimeoutMiddleware
+    from apps.surfaces_cli import create_app_from_env
+
+    monkeypatch.setenv("GREENSTACK_ZONE", "US-CISO")
+    monkeypatch.setenv("GREENSTACK_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("GREENSTACK_MODELS_DIR", str(tmp_path / "models"))
+    monkeypatch.setenv("GREENSTACK_REQUEST_TIMEOUT_S", "7.5")
+    app = create_app_from_env()
+    timeouts = [m.kwargs["timeout_s"] for m in app.user_middleware if m.cls is TimeoutMiddleware]
+    assert timeouts == [7.5]
+    assert TestClient(app).get("/health").json()["ledger"]["reachable"] is True
