@@ -70,6 +70,8 @@ def summary_rows(reports: dict[str, ImpactReport]) -> list[dict[str, Any]]:
             "Net impact": fmt_kg(r.net_kg),
             "Net range": f"{fmt_kg(r.net_kg_low)} – {fmt_kg(r.net_kg_high)}",
             "Payback": fmt_payback(r),
+            "Monitoring (reported, not a saving)":
+                fmt_kg(r.monitoring.co2e_kg) if r.monitoring.records else "—",
             "Energy measured": f"{r.footprint_kwh:.3g} kWh",
             "Measurement methods": ", ".join(methods) or "—",
         })  # fmt: skip
