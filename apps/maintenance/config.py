@@ -28,12 +28,17 @@ class PipelineConfig:
     alarm: AlarmPolicy = field(default_factory=AlarmPolicy)
     horizon_cycles: float = 30.0  # alarms are judged against "fails within 30 cycles"
     ai4i: bool = True
+    # BLAS/OpenMP/torch threads while the pipeline runs. 1 by default: on a shared 2-core host,
+    # OpenMP workers of gradient boosting spin-wait for busy cores and multiply CPU time.
+    threads: int = 1
 
     def __post_init__(self) -> None:
         if not self.seeds:
             raise ConfigError("at least one seed is needed")
         if self.rul_cap <= 0:
             raise ConfigError("rul_cap must be > 0 cycles")
+        if self.threads < 1:
+            raise ConfigError("threads must be >= 1")
         if self.max_train_units is not None and self.max_train_units < 10:
             raise ConfigError("max_train_units must be >= 10 engines")
 

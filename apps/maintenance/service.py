@@ -10,6 +10,8 @@ import json
 import logging
 import shutil
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,6 +58,21 @@ def code_version() -> str:
     return f"{source_hash(APP_DIR)[:16]}-{source_hash()[:16]}"
 
 
+@contextmanager
+def _thread_limit(threads: int) -> Iterator[None]:
+    """Limit BLAS/OpenMP (threadpoolctl) and torch intra-op threads, restoring them after."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
 class MaintenanceService:
     """Predictive maintenance on C-MAPSS (+ AI4I). ``data_dir`` holds NASA's files (or ``cmapss/``)."""
 
@@ -72,8 +89,9 @@ class MaintenanceService:
         return self.ctx.app_models_dir(APP)
 
     def _ai4i_path(self) -> Path | None:
-        for p in (self.data_dir / "ai4i" / "ai4i2020.csv.gz", self.data_dir / "ai4i" / "ai4i2020.csv",
-                  self.ctx.data_dir / "ai4i" / "ai4i2020.csv.gz"):
+        # The user's data dir first, then the shipped sample (a NASA-only folder has no AI4I).
+        roots = (self.data_dir, self.ctx.data_dir, APP_DIR.parents[1] / "data")
+        for p in (r / "ai4i" / f"ai4i2020.csv{ext}" for r in roots for ext in (".gz", "")):
             if p.is_file():
                 return p
         logger.warning("AI4I file not found under %s; AI4I metrics skipped", self.data_dir)
@@ -82,12 +100,16 @@ class MaintenanceService:
     def run_pipeline(self, progress: Progress = None, config: PipelineConfig | None = None,
                      force: bool | None = None, **options: Any) -> MaintenanceRunSummary:
         """Run (or reuse) every stage; ``options`` override PipelineConfig fields (e.g. subset)."""
+        cfg = config or PipelineConfig(**{"subset": self.subset, **options})
+        with _thread_limit(cfg.threads):
+            return self._run_pipeline(cfg, progress, self.ctx.force if force is None else force)
+
+    def _run_pipeline(self, cfg: PipelineConfig, progress: Progress, force: bool
+                      ) -> MaintenanceRunSummary:
         from apps.maintenance.evaluate import evaluate_step
         from apps.maintenance.train import compress_step, train_step
         from core.runs import RunStore, run_key
 
-        cfg = config or PipelineConfig(**{"subset": self.subset, **options})
-        force = self.ctx.force if force is None else force
         data = load_cmapss(cmapss_dir(self.data_dir), cfg.subset)
         ai4i = self._ai4i_path() if cfg.ai4i else None
         store = RunStore(self.ctx.cache_dir / "runs", ledger=self.ctx.ledger, meter=self.ctx.meter,
