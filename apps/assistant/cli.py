@@ -47,6 +47,10 @@ def _num(value: Any, fmt: str) -> str:
     return "—" if value is None else format(value, fmt)
 
 
+def _ms(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds * 1000.0
+
+
 def gate_table(gate: dict[str, Any]) -> Any:
     """Rich table: one row per variant, reference first."""
     from rich.table import Table
@@ -93,6 +97,8 @@ def replay_table(d: dict[str, Any]) -> Any:
     row("p50 latency s", "p50_latency_s", ".2f")
     row("p95 latency s", "p95_latency_s", ".2f")
     t.add_row("cache hit rate", f"{n['cache_hit_rate']:.1%}", f"{e['cache_hit_rate']:.1%}", "")
+    t.add_row("p95 latency of hits ms", _num(_ms(n.get("hit_p95_latency_s")), ".1f"),
+              _num(_ms(e.get("hit_p95_latency_s")), ".1f"), "")
     t.add_row("quality (graded)", f"{n['quality']:.1%} of {n['graded']}",
               f"{e['quality']:.1%} of {e['graded']}", "")
     t.add_row("prompt tokens trimmed", str(n["tokens_saved"]), str(e["tokens_saved"]), "")

@@ -33,7 +33,7 @@ Progress = Callable[[str, int, int], None]
 # The naive baseline has no token discipline; its completion cap is the only concession, so the
 # default replay stays affordable on 2 CPU cores (an uncapped baseline would only save more).
 NAIVE_MAX_TOKENS = 96
-EFFICIENT_POLICY = TokenPolicy(default_max_tokens=48, history_budget_tokens=192)
+EFFICIENT_POLICY = TokenPolicy()  # the serving defaults: 48-token answers, 192-token history
 
 
 @dataclass(frozen=True)

@@ -62,6 +62,7 @@ class ReplayStats:
     quality: float  # share of graded final answers that pass
     graded: int
     method: str
+    hit_p95_latency_s: float | None = None  # cache hits only (None: no hits)
 
     @property
     def tokens(self) -> int:
@@ -111,6 +112,7 @@ def _stats(label: str, service: AssistantService, workload: tuple[Conversation, 
     energy_j = float(sum(r.energy_j for r in results))
     co2e_g = float(sum(r.co2e_g for r in results))
     methods = sorted({r.method for r in results})
+    hits = [r.wall_s for r in results if r.cache == "hit"]
     return ReplayStats(
         label=label, model=service.runtime.name, conversations=len(workload),
         requests=len(results), prompt_tokens=sum(r.prompt_tokens for r in results),
@@ -121,4 +123,5 @@ def _stats(label: str, service: AssistantService, workload: tuple[Conversation, 
         cache_hit_rate=sum(r.cache == "hit" for r in results) / max(len(results), 1),
         quality=float(np.mean(passed)) if passed else float("nan"), graded=len(passed),
         method="+".join(methods),
+        hit_p95_latency_s=float(np.percentile(hits, 95)) if hits else None,
     )

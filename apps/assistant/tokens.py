@@ -26,9 +26,9 @@ VERBOSE_SYSTEM_PROMPT = (
 class TokenPolicy:
     """Knobs of token discipline (all token counts are model tokens)."""
 
-    default_max_tokens: int = 64
+    default_max_tokens: int = 48
     system_prompt: str | None = SHORT_SYSTEM_PROMPT  # used when the client sends none
-    history_budget_tokens: int = 384  # templated conversation budget before generation
+    history_budget_tokens: int = 192  # templated conversation budget before generation
     summarise: bool = True  # replace dropped turns by a model-written summary
     keep_last_messages: int = 2  # never trim the last user turn and the answer before it
 
