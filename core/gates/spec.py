@@ -15,7 +15,7 @@ class GateSpec:
 
     ``max_drop``: allowed worsening of the overall metric. ``max_slice_drop``: allowed worsening
     on every slice (None: slices reported, not gated). ``min_speedup``: reference time per unit /
-    candidate time per unit (median of interleaved paired repeats). ``min_energy_reduction``:
+    candidate time per unit; the lower quartile of interleaved paired repeats must reach it. ``min_energy_reduction``:
     1 − candidate J/unit ÷ reference J/unit (needs a meter). ``max_size_ratio``: candidate size ÷
     reference size. ``max_size_bytes``: absolute cap. Any None threshold is not checked.
     """

@@ -31,7 +31,7 @@ from core.gates import (
     evaluate_gate,
 )
 
-FAST = BenchmarkConfig(batch_size=256, threads=1, warmup=2, repeats=7, max_units=512)
+FAST = BenchmarkConfig(batch_size=256, threads=1, warmup=2, repeats=9, max_units=512)
 
 
 @pytest.fixture(scope="module")
@@ -54,10 +54,10 @@ def test_trap1_smaller_checkpoint_not_faster_fails_on_speed(task):
     ref_c, cand_c = as_candidate("ref", ref), as_candidate("w8-storage", small)
     assert cand_c.size_bytes < 0.4 * ref_c.size_bytes
     report = evaluate_gate(ref_c, cand_c, EvalSet("blobs", Xe, ye), spec(), bench=FAST)
-    assert not report.passed
     failed = {c.name for c in report.checks if not c.passed}
-    assert failed == {"speedup"}, report.reasons  # quality and size hold; speed does not
-    assert report.speed is not None and report.speed.speedup < 2.0
+    assert failed == {"speedup"}, (report.reasons, report.speed)
+    assert not report.passed  # quality and size hold; speed does not
+    assert report.speed is not None and report.speed.speedup_p25 < 2.0
     assert any("speedup" in r for r in report.reasons)
 
 
