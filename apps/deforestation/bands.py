@@ -80,6 +80,9 @@ class Sentinel2L1C(SensorBands):
         Band("cirrus", "B10", 60, 1375), Band("swir1", "B11", 20, 1610),
         Band("swir2", "B12", 20, 2190),
     )
+    # Order in 13-band stacks (EuroSAT MS, most GDAL stacks of the SAFE bands).
+    multiband_order = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09",
+                       "B10", "B11", "B12")
     scale = 1e-4
     scale_source = _S2_SCALE_SOURCE
 
@@ -97,6 +100,7 @@ class Sentinel2L2A(SensorBands):
 
     name = "sentinel2_l2a"
     bands = tuple(b for b in Sentinel2L1C.bands if b.band_id != "B10")
+    multiband_order = tuple(b for b in Sentinel2L1C.multiband_order if b != "B10")
     scale = 1e-4
     scale_source = _S2_SCALE_SOURCE
 

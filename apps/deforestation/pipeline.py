@@ -47,7 +47,7 @@ APP = "deforestation"
 class PipelineConfig:
     """Sizes kept small so the default run fits a few minutes on 2 cores."""
 
-    train_pairs: int = 96
+    train_pairs: int = 80
     eval_pairs: int = 12
     size_px: int = 64
     eval_size_px: int = 128

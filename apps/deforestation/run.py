@@ -20,16 +20,19 @@ if TYPE_CHECKING:
 
 def _train(svc: DeforestationService, progress: Progress,
            real: dict[str, Any]) -> tuple[Any, Any]:
-    from core.runs import RunStore, fingerprint_paths, run_key
+    from core.runs import RunStore, fingerprint_paths, run_key, source_hash
 
     ctx, cfg = svc.ctx, svc.config
     store = RunStore(ctx.cache_dir / "runs", ledger=ctx.ledger, meter=ctx.meter,
                      carbon=ctx.carbon, pue=ctx.pue)
     data_fp = fingerprint_paths([ctx.data_dir / "satellite"])
-    t_key = run_key({"step": "deforestation-teacher", **cfg.to_dict()}, data_fp)
+    # code version: core plus this app's sources, so a code change retrains instead of reusing
+    code = source_hash() + source_hash(Path(__file__).parent)
+    t_key = run_key({"step": "deforestation-teacher", **cfg.to_dict()}, data_fp, code)
     teacher = store.get_or_run(t_key, lambda out: pl.teacher_step(cfg, out, progress),
                                app=pl.APP, phase="train", force=ctx.force)
-    s_key = run_key({"step": "deforestation-student", "teacher": t_key, **cfg.to_dict()}, data_fp)
+    s_key = run_key({"step": "deforestation-student", "teacher": t_key, **cfg.to_dict()}, data_fp,
+                    code)
     student = store.get_or_run(
         s_key, lambda out: pl.student_step(cfg, teacher.artifacts_dir / "teacher.pt", real, out,
                                            progress), app=pl.APP, phase="compress",

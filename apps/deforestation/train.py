@@ -28,7 +28,7 @@ class TrainConfig:
     """Small by default so ``greenstack run deforestation`` fits a few minutes on 2 cores."""
 
     teacher_epochs: int = 10
-    student_epochs: int = 16
+    student_epochs: int = 12
     batch_size: int = 16
     lr: float = 2e-3
     T: float = 2.0

@@ -28,11 +28,9 @@ IGNORE = 255  # label value the loss functions skip (unmapped label-raster class
 
 
 class EuroSATMS(Sentinel2L1C):
-    """EuroSAT multispectral GeoTIFF patches: all 13 bands in one file."""
+    """EuroSAT multispectral GeoTIFF patches: all 13 bands in one file (the L1C stack order)."""
 
     name = "eurosat_ms"
-    multiband_order = ("B01", "B02", "B03", "B04", "B05", "B06", "B07", "B08", "B8A", "B09",
-                       "B10", "B11", "B12")
 
 
 @dataclass(frozen=True)

@@ -70,8 +70,10 @@ def test_bad_files_give_data_errors(tmp_path: Path) -> None:
         RasterSource(empty, "sentinel2_l1c")
     one_band = write_raster(tmp_path / "one.tif", np.ones((1, 4, 4), np.uint16), "EPSG:4326",
                             Affine(1, 0, 0, 0, -1, 0))
-    with pytest.raises(ConfigError):
-        RasterSource(one_band, "sentinel2_l1c")  # S2 has no multi-band order
+    with pytest.raises(DataError, match="has 1 band"):
+        RasterSource(one_band, "sentinel2_l1c")  # a 13-band stack was expected
+    with pytest.raises(ConfigError, match="multi-band files hold"):
+        RasterSource(one_band, "landsat8_bgr", bands=("nir",))
 
 
 def test_truncated_file_fails_on_read(tmp_path: Path) -> None:
