@@ -127,3 +127,18 @@ def test_overview_shows_which_model_serves_and_why(ctx) -> None:
     row = table.iloc[0]
     assert (row["Gate"], row["Serving"]) == ("FAIL", "reference")
     assert "rmse drop 2.1 > 0.5" in row["Why"]
+
+
+def test_readme_results_table_comes_from_ledger_and_cards(ctx) -> None:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "results_table", PROJECT_ROOT / "benchmarks" / "results_table.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    _seed(ctx)
+    table = module.results_table(ctx)
+    rows = {line.split("|")[1].strip(): line for line in table.splitlines() if line.startswith("|")}
+    assert "3.00 kgCO2e (1.50 kgCO2e – 6.00 kgCO2e) vs test baseline" in rows["Predictive maintenance"]
+    assert "not run yet" in rows["LLM assistant"]
+    assert "US-CISO" in table
