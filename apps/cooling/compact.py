@@ -1,4 +1,4 @@
-"""Compact serving policy: the agent's actor distilled (core.compress.distill) into a 24-16-1
+"""Compact serving policy: the agent's actor distilled (core.compress.distill) into a 24-32-1
 tanh MLP served with plain numpy, gated against the actor with core.gates.
 
 Gate metric: action agreement = share of states where the compact action is within 0.1 (of the
