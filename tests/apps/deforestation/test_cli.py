@@ -1,0 +1,43 @@
+"""`greenstack tiles run` end to end through the real CLI (tiny trained weights, real rasters)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from apps.cli import main
+
+from .conftest import OSCD_1, OSCD_2
+
+
+def test_tiles_run_then_resume(tmp_path: Path, tiny_models, monkeypatch,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    models = tmp_path / "models" / "deforestation"
+    models.mkdir(parents=True)
+    shutil.copy(tiny_models["student"], models / "student.pt")
+    monkeypatch.setenv("GREENSTACK_ZONE", "US-CISO")
+    monkeypatch.setenv("GREENSTACK_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("GREENSTACK_MODELS_DIR", str(tmp_path / "models"))
+    args = ["tiles", "run", "--before", str(OSCD_1), "--after", str(OSCD_2), "--out",
+            str(tmp_path / "job"), "--model", "student", "--tile-px", "128", "--json"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["tiles_done"] == 4 and first["failed"] == []
+    assert {"loss_ha", "co2_t_above_ground", "co2_t_with_roots", "method"} <= set(first["account"])
+    assert main(args) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert second["tiles_skipped"] == 4 and second["account"] == first["account"]
+    from core.ledger import Ledger
+
+    ledger = Ledger(f"sqlite:///{tmp_path / 'cache' / 'greenstack.db'}")
+    assert len(ledger.footprints(app="deforestation", phase="batch")) == 2
+    assert ledger.savings(app="deforestation", kind="monitoring")
+
+
+def test_account_rejects_bad_values(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["tiles", "account", str(OSCD_1 / "nope.tif"), "--loss-values", "1"]) == 2
+    assert "no such file" in capsys.readouterr().err
+    assert main(["tiles", "account", "x.tif", "--loss-values", "a,b"]) == 2
