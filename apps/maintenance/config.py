@@ -22,7 +22,7 @@ class PipelineConfig:
     holdout_fraction: float = 0.2  # of training engines: calibration, alarms, savings
     max_train_units: int | None = None  # tests train on fewer engines
     reference_overrides: dict[str, Any] = field(default_factory=dict)  # e.g. {"max_iter": 60}
-    compact_epochs: int = 40
+    compact_epochs: int = 60
     bench_repeats: int = 10
     interval_alpha: float = 0.1  # 90 % prediction intervals
     alarm: AlarmPolicy = field(default_factory=AlarmPolicy)

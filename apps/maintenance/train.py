@@ -133,9 +133,11 @@ def compress_step(data: CmapssData, cfg: PipelineConfig, train_dir: Path, artifa
         bundle = load_bundle(bundle_path(train_dir, seed))
         rows = fit_rows(data, bundle.split)
         X = bundle.pipeline.features(rows).to_numpy()
+        hold = data.train[data.train["unit"].isin(bundle.split.holdout_units)]
+        validation = (bundle.pipeline.features(hold).to_numpy(), rul_target(hold, cfg.rul_cap))
         result = distill_compact(bundle.reference, X, rul_target(rows, cfg.rul_cap),
                                  bundle.reference.predict(X), seed, cfg.rul_cap,
-                                 epochs=cfg.compact_epochs)
+                                 epochs=cfg.compact_epochs, validation=validation)
         net = result.model
         torch.save({"state": net.state_dict(), "n_features": X.shape[1], "scale": cfg.rul_cap},
                    compact_path(artifacts, seed))
