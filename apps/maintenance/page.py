@@ -13,7 +13,8 @@ EMPTY_HINT = "No maintenance run yet. Produce one with `greenstack run maintenan
 def _fleet_chart(fleet: dict[str, Any]) -> Any:
     import plotly.graph_objects as go
 
-    rows = sorted(zip(fleet["units"], fleet["pred"], fleet["low"], fleet["high"], fleet["alarm"],
+    alarms = fleet.get("alarm") or [False] * len(fleet["units"])  # older runs stored none
+    rows = sorted(zip(fleet["units"], fleet["pred"], fleet["low"], fleet["high"], alarms,
                       strict=True), key=lambda r: r[1])
     units, pred, low, high, alarm = (list(c) for c in zip(*rows, strict=True))
     fig = go.Figure(go.Bar(

@@ -108,7 +108,7 @@ class MaintenanceService:
                       ) -> MaintenanceRunSummary:
         from apps.maintenance.evaluate import evaluate_step
         from apps.maintenance.train import compress_step, train_step
-        from core.runs import RunStore, run_key
+        from core.runs import RunStore, fingerprint_paths, run_key
 
         data = load_cmapss(cmapss_dir(self.data_dir), cfg.subset)
         ai4i = self._ai4i_path() if cfg.ai4i else None
@@ -127,7 +127,8 @@ class MaintenanceService:
         comp = store.get_or_run(
             k_comp, lambda d: compress_step(data, cfg, train.artifacts_dir, d, progress), APP,
             "compress", force)
-        k_eval = key("evaluate", compress=k_comp, ai4i=str(ai4i) if ai4i else None)
+        ai4i_fp = fingerprint_paths([ai4i]) if ai4i else None  # content, not path spelling
+        k_eval = key("evaluate", compress=k_comp, ai4i=ai4i_fp)
         evaluation = store.get_or_run(
             k_eval, lambda d: evaluate_step(data, cfg, train.artifacts_dir, comp.artifacts_dir,
                                             self.ctx.meter, ai4i), APP, "evaluate", force)

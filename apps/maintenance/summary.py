@@ -89,7 +89,13 @@ def _gate_summary(gate: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _book_savings(ctx: AppContext, run_id: str, savings: dict[str, Any]) -> None:
+def _book_savings(ctx: AppContext, subset: str, savings: dict[str, Any]) -> bool:
+    """Book the saving once per subset and ledger: a rerun (new code, --force) re-evaluates the
+    same counterfactual, and booking it again would count the same engines twice."""
+    run_id = f"cmapss-{subset.lower()}"
+    if any(s.run_id == run_id for s in ctx.ledger.savings(app=APP, kind=SAVING_KIND)):
+        logger.info("saving for %s already in the ledger; not booked again", subset)
+        return False
     saved = savings["saved_co2e_kg"]["fixed_interval"]
     ctx.ledger.record_saving(
         app=APP, run_id=run_id, kind=SAVING_KIND, co2e_kg=saved["central"],
@@ -98,14 +104,14 @@ def _book_savings(ctx: AppContext, run_id: str, savings: dict[str, Any]) -> None
         assumptions={f["name"]: {k: f[k] for k in ("unit", *LEVELS, "source")}
                      for f in savings["factors"]},
     )
+    return True
 
 
 def build_summary(ctx: AppContext, cfg: PipelineConfig, data: CmapssData, train: RunResult,
                   comp: RunResult, evaluation: RunResult) -> MaintenanceRunSummary:
     """Assemble the summary; book the saving once per fresh evaluation; net = saving − footprint."""
     ev = evaluation.outputs
-    if not evaluation.reused:
-        _book_savings(ctx, evaluation.key, ev["savings"])
+    _book_savings(ctx, data.subset.name, ev["savings"])
     footprints = ctx.ledger.footprints(app=APP)
     fp_kg = sum(f.co2e_kg for f in footprints)
     fp_kwh = sum(f.energy_kwh * f.pue for f in footprints)
