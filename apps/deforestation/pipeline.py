@@ -61,7 +61,8 @@ class PipelineConfig:
     min_agreement: float = 0.98
     min_e2e_speedup: float = 3.0
     seed: int = 0
-    train: TrainConfig = field(default_factory=TrainConfig)
+    # alpha 0.9: mostly the teacher's soft targets — the gate asks the student to agree with it
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(alpha=0.9, real_repeats=3))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

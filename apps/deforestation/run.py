@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -18,6 +19,19 @@ if TYPE_CHECKING:
     from apps.deforestation.service import DeforestationService
 
 
+_TEACHER_FILES = ("bands.py", "model.py", "simulate.py", "spectra.py", "train.py")
+
+
+def _files_hash(folder: Path, names: tuple[str, ...]) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    for name in names:
+        h.update(name.encode())
+        h.update((folder / name).read_bytes())
+    return h.hexdigest()
+
+
 def _train(svc: DeforestationService, progress: Progress,
            real: dict[str, Any]) -> tuple[Any, Any]:
     from core.runs import RunStore, fingerprint_paths, run_key, source_hash
@@ -26,13 +40,19 @@ def _train(svc: DeforestationService, progress: Progress,
     store = RunStore(ctx.cache_dir / "runs", ledger=ctx.ledger, meter=ctx.meter,
                      carbon=ctx.carbon, pue=ctx.pue)
     data_fp = fingerprint_paths([ctx.data_dir / "satellite"])
-    # code version: core plus this app's sources, so a code change retrains instead of reusing
-    code = source_hash() + source_hash(Path(__file__).parent)
-    t_key = run_key({"step": "deforestation-teacher", **cfg.to_dict()}, data_fp, code)
+    here = Path(__file__).parent
+    # Code version: core plus the modules each step runs, so a code change retrains that step
+    # (and only steps it affects) instead of reusing results of older code.
+    teacher_code = source_hash() + _files_hash(here, _TEACHER_FILES)
+    t_cfg = {"train_pairs": cfg.train_pairs, "size_px": cfg.size_px, "seed": cfg.seed,
+             "teacher_epochs": cfg.train.teacher_epochs, "batch_size": cfg.train.batch_size,
+             "lr": cfg.train.lr}
+    t_key = run_key({"step": "deforestation-teacher", **t_cfg}, data_fp, teacher_code)
     teacher = store.get_or_run(t_key, lambda out: pl.teacher_step(cfg, out, progress),
                                app=pl.APP, phase="train", force=ctx.force)
-    s_key = run_key({"step": "deforestation-student", "teacher": t_key, **cfg.to_dict()}, data_fp,
-                    code)
+    s_code = teacher_code + _files_hash(here, ("pipeline.py", "rasters.py"))
+    s_key = run_key({"step": "deforestation-student", "teacher": t_key, **t_cfg,
+                     "train": dataclasses.asdict(cfg.train)}, data_fp, s_code)
     student = store.get_or_run(
         s_key, lambda out: pl.student_step(cfg, teacher.artifacts_dir / "teacher.pt", real, out,
                                            progress), app=pl.APP, phase="compress",

@@ -34,6 +34,7 @@ class TrainConfig:
     T: float = 2.0
     alpha: float = 0.7
     seed: int = 0
+    real_repeats: int = 2  # times each real unlabelled tile appears per distillation epoch
 
 
 def stack_samples(pairs: list[SimPair]) -> tuple[np.ndarray, np.ndarray]:
@@ -117,9 +118,10 @@ def distill_student(teacher: Any, x_labelled: np.ndarray, y_labelled: np.ndarray
     if len(x_unlabelled):
         with torch.inference_mode():
             pseudo = teacher(torch.from_numpy(x_unlabelled)).argmax(1).numpy()
-        # Real tiles twice: agreement with the teacher on real imagery is what the gate checks.
-        x = np.concatenate([x_labelled, x_unlabelled, x_unlabelled])
-        y = np.concatenate([y_labelled, pseudo, pseudo])
+        # Real tiles repeated: agreement with the teacher on real imagery is a gate check.
+        reps = cfg.real_repeats
+        x = np.concatenate([x_labelled, *[x_unlabelled] * reps])
+        y = np.concatenate([y_labelled, *[pseudo] * reps])
     else:
         x, y = x_labelled, y_labelled
     student = build("student", x.shape[1])
