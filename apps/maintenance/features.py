@@ -49,19 +49,52 @@ def split_engines(units: np.ndarray, holdout_fraction: float, seed: int) -> Engi
     return EngineSplit(np.sort(perm[n_hold:]), np.sort(perm[:n_hold]))
 
 
-def _rolling_slope(t: pd.Series, x: pd.DataFrame, groups: pd.Series, window: int) -> pd.DataFrame:
+def _rolling_sum(values: np.ndarray, window: int) -> np.ndarray:
+    """Sum over the last ``window`` rows (fewer at the start), along axis 0."""
+    c = np.cumsum(np.vstack([np.zeros((1, values.shape[1])), values]), axis=0)
+    idx = np.arange(1, len(values) + 1)
+    return c[idx] - c[np.maximum(idx - window, 0)]
+
+
+def _slope(t: np.ndarray, x: np.ndarray, window: int, count: np.ndarray) -> np.ndarray:
     """Least-squares slope of x over the last ``window`` cycles [z-score per cycle]."""
+    mt = _rolling_sum(t[:, None], window)[:, 0] / count
+    mtt = _rolling_sum((t * t)[:, None], window)[:, 0] / count
+    mx = _rolling_sum(x, window) / count[:, None]
+    mtx = _rolling_sum(x * t[:, None], window) / count[:, None]
+    var_t = (mtt - mt * mt)[:, None]
+    cov = mtx - mt[:, None] * mx
+    return np.divide(cov, var_t, out=np.zeros_like(cov), where=var_t > 1e-9)
 
-    def roll(df: pd.DataFrame | pd.Series) -> pd.DataFrame:
-        return df.groupby(groups).rolling(window, min_periods=1).mean().reset_index(level=0, drop=True)
 
-    tx = x.mul(t, axis=0)
-    mt, mx, mtx = roll(t), roll(x), roll(tx)
-    mtt = roll(t * t)
-    var_t = (mtt - mt * mt).to_numpy()[:, None]
-    cov = mtx.to_numpy() - mt.to_numpy()[:, None] * mx.to_numpy()
-    slope = np.divide(cov, var_t, out=np.zeros_like(cov), where=var_t > 1e-9)
-    return pd.DataFrame(slope, index=x.index, columns=x.columns)
+def _ewma(x: np.ndarray, alpha: float) -> np.ndarray:
+    """pandas ``ewm(alpha, adjust=True).mean()``: weights (1-alpha)^age, normalised."""
+    from scipy.signal import lfilter
+
+    decay = [1.0, -(1.0 - alpha)]
+    num = lfilter([1.0], decay, x, axis=0)
+    den = lfilter([1.0], decay, np.ones(len(x)))
+    return num / den[:, None]
+
+
+def _unit_features(t: np.ndarray, x: np.ndarray) -> list[np.ndarray]:
+    """Feature blocks for one unit's rows (ordered by cycle), in FEATURE_BLOCKS order."""
+    n = len(x)
+    count = np.minimum(np.arange(1, n + 1), WINDOW).astype(float)
+    mean = _rolling_sum(x, WINDOW) / count[:, None]
+    sq = _rolling_sum(x * x, WINDOW)
+    var = np.divide(sq - count[:, None] * mean**2, (count - 1)[:, None],
+                    out=np.zeros_like(sq), where=(count > 1)[:, None])
+    count10 = np.minimum(np.arange(1, n + 1), SHORT_WINDOW).astype(float)
+    ewms = [_ewma(x, a) for a in EWMA_ALPHAS]
+    # Causal "as installed" level: expanding mean over the first BASELINE_CYCLES, then frozen.
+    expanding = np.cumsum(x, axis=0) / np.arange(1, n + 1)[:, None]
+    baseline = expanding[np.minimum(np.arange(n), BASELINE_CYCLES - 1)]
+    return [mean, np.sqrt(np.maximum(var, 0.0)), _slope(t, x, WINDOW, count),
+            _slope(t, x, SHORT_WINDOW, count10), *ewms, ewms[0] - baseline]
+
+
+FEATURE_BLOCKS = ("mean", "std", "slope", "slope10", *(f"ewm{a:g}" for a in EWMA_ALPHAS), "drift")
 
 
 def window_features(norm: pd.DataFrame, sensors: tuple[str, ...]) -> pd.DataFrame:
@@ -70,31 +103,23 @@ def window_features(norm: pd.DataFrame, sensors: tuple[str, ...]) -> pd.DataFram
     Per sensor: mean and std over the last ``WINDOW`` cycles, slopes over the last ``WINDOW`` and
     ``SHORT_WINDOW`` cycles, fast/slow EWMAs, and drift of the fast EWMA from the unit's first
     ``BASELINE_CYCLES`` cycles. Plus the cycle count (time in service is known at prediction).
+    Numpy per unit (pandas group-rolling cost ~25 ms per served engine).
     """
     if norm.empty:
         raise DataError("no rows to build features from")
-    x = norm[list(sensors)].astype(float)
-    groups = norm["unit"]
-    t = norm["cycle"].astype(float)
-    by_unit = x.groupby(groups)
-    rolled = by_unit.rolling(WINDOW, min_periods=1)
-    parts = {
-        "mean": rolled.mean().reset_index(level=0, drop=True),
-        "std": rolled.std().reset_index(level=0, drop=True).fillna(0.0),
-        "slope": _rolling_slope(t, x, groups, WINDOW),
-        "slope10": _rolling_slope(t, x, groups, SHORT_WINDOW),
-    }
-    for alpha in EWMA_ALPHAS:
-        parts[f"ewm{alpha:g}"] = by_unit.transform(lambda s, a=alpha: s.ewm(alpha=a).mean())
-    # Causal "as installed" level: expanding mean over the first BASELINE_CYCLES, then frozen.
-    position = by_unit.cumcount()
-    baseline = by_unit.transform(lambda s: s.expanding().mean()).where(position < BASELINE_CYCLES)
-    baseline = baseline.groupby(groups).ffill()
-    parts["drift"] = parts[f"ewm{EWMA_ALPHAS[0]:g}"] - baseline
-    frames = [df.loc[x.index].add_suffix(f"_{name}") for name, df in parts.items()]
-    out = pd.concat(frames, axis=1)
-    out.insert(0, "cycle", t.to_numpy())
-    return out
+    x_all = norm[list(sensors)].to_numpy(float)
+    t_all = norm["cycle"].to_numpy(float)
+    order = np.lexsort((t_all, norm["unit"].to_numpy()))
+    units = norm["unit"].to_numpy()[order]
+    bounds = np.flatnonzero(np.r_[True, units[1:] != units[:-1], True])
+    out = np.empty((len(norm), len(FEATURE_BLOCKS) * len(sensors)))
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        rows = order[a:b]
+        out[rows] = np.hstack(_unit_features(t_all[rows], x_all[rows]))
+    columns = [f"{c}_{name}" for name in FEATURE_BLOCKS for c in sensors]
+    frame = pd.DataFrame(out, index=norm.index, columns=columns)
+    frame.insert(0, "cycle", t_all)
+    return frame
 
 
 def last_rows(frame: pd.DataFrame) -> np.ndarray:

@@ -69,3 +69,30 @@ def test_last_rows_and_too_few_cycles(fd001) -> None:
         pipe.last_window_features(short)
     with pytest.raises(DataError):
         window_features(short.iloc[0:0], pipe.normalizer.sensors_)
+
+
+def test_window_features_match_naive_formulas(fd001) -> None:
+    """Vectorised features equal direct per-row formulas (polyfit slope, ddof=1 std, EWMA)."""
+    from apps.maintenance.features import BASELINE_CYCLES, EWMA_ALPHAS, SHORT_WINDOW, WINDOW
+
+    pipe = RulPipeline.fit(fd001.train[fd001.train["unit"] <= 20], n_conditions=1)
+    norm = pipe.normalizer.transform(fd001.test[fd001.test["unit"].isin([3, 1])])
+    sensor = pipe.normalizer.sensors_[0]
+    feats = window_features(norm, pipe.normalizer.sensors_)
+    unit = norm[norm["unit"] == 3]
+    x, t = unit[sensor].to_numpy(), unit["cycle"].to_numpy(float)
+    for i in (0, 1, 12, 40, len(x) - 1):
+        row = feats.loc[unit.index[i]]
+        win, short = slice(max(0, i + 1 - WINDOW), i + 1), slice(max(0, i + 1 - SHORT_WINDOW), i + 1)
+        assert row[f"{sensor}_mean"] == pytest.approx(x[win].mean())
+        assert row[f"{sensor}_std"] == pytest.approx(x[win].std(ddof=1) if i else 0.0, abs=1e-9)
+        if i >= 1:
+            assert row[f"{sensor}_slope"] == pytest.approx(np.polyfit(t[win], x[win], 1)[0])
+            assert row[f"{sensor}_slope10"] == pytest.approx(np.polyfit(t[short], x[short], 1)[0])
+        a = EWMA_ALPHAS[0]
+        w = (1 - a) ** np.arange(i, -1, -1)
+        ewm = float(np.sum(w * x[: i + 1]) / w.sum())
+        assert row[f"{sensor}_ewm{a:g}"] == pytest.approx(ewm)
+        base = x[: min(i + 1, BASELINE_CYCLES)].mean()
+        assert row[f"{sensor}_drift"] == pytest.approx(ewm - base)
+        assert row["cycle"] == t[i]
