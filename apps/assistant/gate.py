@@ -71,6 +71,10 @@ class _Answers:
                               len(self.eval_set.prompts))
         return self.texts[i]
 
+    def forget_first(self) -> None:
+        """Drop the memoised answer to prompt 0 (a cold pass for the gate's latency check)."""
+        self.texts.pop(0, None)
+
     def predict(self, inputs: Any) -> np.ndarray:
         """1.0/0.0 grade per input ``"<data version>:<prompt index>"``."""
         prompts = self.eval_set.prompts
