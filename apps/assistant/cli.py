@@ -125,12 +125,15 @@ def run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
     if getattr(args, "json", False):
         print(json.dumps(service.run_pipeline(**options).to_dict(), default=str))
         return 0
+    import sys
+
     from rich.console import Console
 
     bar, update = _progress_bar()
     with bar:
         summary = service.run_pipeline(progress=update, **options).to_dict()
-    console = Console()
+    # Piped output (logs, CI) gets a fixed wide console instead of rich's 80 columns.
+    console = Console(width=None if sys.stdout.isatty() else 160)
     console.print(gate_table(summary["gate"]))
     for reason in summary["gate"]["reasons"]:
         console.print(f"  - {reason}")
