@@ -100,6 +100,13 @@ def _fingerprint(ctx: AppContext) -> str:
                                                             if p.is_file())])
 
 
+def _code_version() -> str:
+    """Hash of core's and this app's sources: a change in either starts new runs."""
+    from core.runs.key import source_hash
+
+    return f"{source_hash()[:16]}-{source_hash(Path(__file__).parent)[:16]}"
+
+
 def _gate_step(ctx: AppContext, store: Any, candidates: tuple[str, ...], cfg: GateConfig,
                progress: Progress | None) -> tuple[GateOutcome, Any]:
     from apps.assistant.gate_run import run_gate
@@ -109,7 +116,7 @@ def _gate_step(ctx: AppContext, store: Any, candidates: tuple[str, ...], cfg: Ga
 
     eval_set = load_eval_set(ctx.data_dir)
     key = run_key({"step": "assistant-gate", "candidates": list(candidates),
-                   "gate": cfg.__dict__}, _fingerprint(ctx))
+                   "gate": cfg.__dict__}, _fingerprint(ctx), _code_version())
 
     def fn(artifacts: Path) -> dict[str, Any]:
         variants = build_all(shipped_gguf_path(), cached_models_dir(ctx), candidates)
@@ -131,7 +138,8 @@ def _replay_step(ctx: AppContext, store: Any, served: str, conversations: int,
                         record_requests=False)
     eff_cfg = ServeConfig(policy=EFFICIENT_POLICY, grounding=False, record_requests=False)
     key = run_key({"step": "assistant-replay", "served": served, "n": len(workload),
-                   "naive": repr(naive_cfg), "efficient": repr(eff_cfg)}, _fingerprint(ctx))
+                   "naive": repr(naive_cfg), "efficient": repr(eff_cfg)}, _fingerprint(ctx),
+                  _code_version())
 
     def fn(artifacts: Path) -> dict[str, Any]:
         # Per-request ledger records are off here: the run store meters the whole replay once.
