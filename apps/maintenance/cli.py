@@ -12,8 +12,38 @@ from pathlib import Path
 from typing import Any
 
 
+def _data_subparsers(top_parsers: Any) -> Any:
+    """The sub-commands of ``greenstack data``, created here unless another app already did."""
+    if "data" not in top_parsers.choices:
+        data = top_parsers.add_parser("data", help="fetch public datasets (needs internet)")
+        return data.add_subparsers(dest="dataset", metavar="DATASET", required=True)
+    parser = top_parsers.choices["data"]
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+
+def _register_data(top_parsers: Any) -> None:
+    subs = _data_subparsers(top_parsers)
+    for name, what in (("cmapss", "NASA C-MAPSS turbofan (FD001-FD004)"),
+                       ("ai4i", "AI4I 2020 predictive maintenance (UCI)")):
+        p = subs.add_parser(name, help=f"download {what}")
+        p.add_argument("--url", default=None, help="archive URL (default: the public source)")
+        p.add_argument("--dest", type=Path, default=Path("data") / name,
+                       help=f"target folder (default: data/{name})")
+        p.set_defaults(func=fetch)
+
+
+def fetch(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
+    """Download one dataset; prints the files written."""
+    from apps.maintenance.fetch import fetch_dataset
+
+    for path in fetch_dataset(args.dataset, args.dest, url=args.url):
+        print(path)
+    return 0
+
+
 def register(run_parsers: Any, top_parsers: Any) -> None:
-    """Add ``run maintenance`` to ``greenstack run``; no app-specific top-level command."""
+    """Add ``run maintenance`` and ``data cmapss|ai4i``."""
+    _register_data(top_parsers)
     p = run_parsers.add_parser(
         "maintenance", help="C-MAPSS RUL + AI4I: train, compress, gate, savings",
         description="prepare → train → compress → gate → evaluate → savings → model card + ledger;"
