@@ -97,6 +97,10 @@ def dashboard_command(host: str, port: int) -> list[str]:
         "--server.port", str(port),
         "--browser.gatherUsageStats", "false",
         "--client.toolbarMode", "viewer",  # stakeholders get no developer menu or deploy button
+        # A served dashboard does not watch its source files: no "file changed, rerun?" banner,
+        # no inotify load on a machine where code is being edited.
+        "--server.fileWatcherType", "none",
+        "--server.runOnSave", "false",
     ]
 
 

@@ -64,7 +64,9 @@ def _screenshot_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 # Read the page state in one JS call: Streamlit re-renders elements while we look at them, and
 # element handles from separate calls go stale.
 _PAGE_STATE_JS = """
-const main = document.querySelector('[data-testid="stMain"]');
+// A page with st.chat_input has no stMain; both layouts have stMainBlockContainer.
+const main = document.querySelector('[data-testid="stMainBlockContainer"]')
+    || document.querySelector('[data-testid="stMain"]');
 const exc = document.querySelector('[data-testid="stException"]');
 const busy = [...document.querySelectorAll(
     '[data-testid="stStatusWidget"], [data-testid="stSkeleton"]')].some(e => e.offsetParent !== null);
