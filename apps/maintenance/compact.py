@@ -31,6 +31,10 @@ ALPHA = 0.9  # weight of the teacher (soft) target vs the true RUL in the regres
 class CompactRulNet(nn.Module):
     """Standardise → MLP → scale to cycles. Input: (n, features) float32; output (n,) cycles."""
 
+    mean: torch.Tensor
+    std: torch.Tensor
+    scale: torch.Tensor
+
     def __init__(self, n_features: int, mean: np.ndarray, std: np.ndarray, scale_cycles: float):
         super().__init__()
         self.register_buffer("mean", torch.as_tensor(mean, dtype=torch.float32))

@@ -196,11 +196,15 @@ class MaintenanceService:
     def predict_frame(self, frame: pd.DataFrame, subset: str | None = None) -> PredictionBatch:
         """Predict every unit of a validated trajectory frame; metered and booked as ``serve``."""
         model = self.served(subset)
+        from core.errors import EnergyBackendError
+
         n_units = int(frame["unit"].nunique())
         with self.ctx.meter.window(f"{APP}.predict", unit="engine") as w:
             preds = model.predict_engines(frame)
             w.count += n_units
         m = w.measurement
+        if m is None:  # a closed window always holds one; guard rather than book a hole
+            raise EnergyBackendError("the meter window closed without a measurement")
         self.ctx.ledger.record_footprint(
             app=APP, run_id=f"serve-{model.subset.lower()}", phase="serve", measurement=m,
             intensity=self.ctx.carbon.intensity(at=None), pue=self.ctx.pue,
