@@ -47,6 +47,12 @@ def _num(value: Any, fmt: str) -> str:
     return "—" if value is None else format(value, fmt)
 
 
+def _verdict(c: dict[str, Any]) -> str:
+    if c["passed"]:
+        return "PASS"
+    return "UNTRIED" if c["perplexity_passed"] and c["accuracy_pct"] is None else "FAIL"
+
+
 def _ms(seconds: float | None) -> float | None:
     return None if seconds is None else seconds * 1000.0
 
@@ -70,7 +76,7 @@ def gate_table(gate: dict[str, Any]) -> Any:
         t.add_row(c["name"], f"{c['size_bytes'] / 1e6:.0f}", f"{c['perplexity']:.3f}",
                   f"{c['perplexity_increase_rel']:+.1%}", _num(c["accuracy_pct"], ".1f"),
                   _num(c["greedy_agreement"], ".2f"), _num(c["tok_per_s"], ".1f"), speed,
-                  _num(c["j_per_token"], ".4f"), "PASS" if c["passed"] else "FAIL")
+                  _num(c["j_per_token"], ".4f"), _verdict(c))
     return t
 
 

@@ -235,6 +235,13 @@ def _outcome(name: str, variant: Variant, ppl_report: Any, speed: Any, cfg: Gate
     )
 
 
+def verdict(c: CandidateOutcome) -> str:
+    """PASS, FAIL, or UNTRIED (passed perplexity; a cheaper candidate passed the prompts first)."""
+    if c.passed:
+        return "PASS"
+    return "UNTRIED" if c.perplexity_passed and c.accuracy_pct is None else "FAIL"
+
+
 def run_gate(variants: dict[str, Variant], reference: str, eval_set: AssistantEvalSet,
              cfg: GateConfig | None = None, meter: Meter | None = None,
              progress: Progress | None = None) -> GateOutcome:
@@ -266,8 +273,8 @@ def run_gate(variants: dict[str, Variant], reference: str, eval_set: AssistantEv
     ref_run = next(iter(speeds.values())).reference if speeds else None
     ref_jpt = (ref_run.j_per_unit / cfg.bench_tokens
                if ref_run is not None and ref_run.j_per_unit is not None else None)
-    reasons = tuple(f"{c.name}: {'PASS' if c.passed else 'FAIL'}"
-                    + (f" ({'; '.join(c.notes)})" if c.notes else "") for c in outcomes)
+    reasons = tuple(f"{c.name}: {verdict(c)}" + (f" ({'; '.join(c.notes)})" if c.notes else "")
+                    for c in outcomes)
     reports = {f"perplexity:{n}": r.to_dict() for n, r in ppl_reports.items()}
     reports.update({f"speed:{n}": s.to_dict() for n, s in speeds.items()})
     if search:
