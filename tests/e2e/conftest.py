@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from e2e_stack import (
+
+from e2e.e2e_stack import (
     DEMO_STATE,
     Stack,
     free_port,

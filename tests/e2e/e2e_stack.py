@@ -1,6 +1,7 @@
 """Helpers for end-to-end tests: real uvicorn and Streamlit subprocesses on loopback ports.
 
-Imported by ``conftest.py`` and the e2e tests (pytest puts this folder on ``sys.path``).
+Imported by ``conftest.py`` and the e2e tests as ``e2e.e2e_stack`` (``tests/`` is on ``sys.path``
+under pytest; this folder is a package so its conftest never shadows another ``conftest``).
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from e2e_stack import free_port, stack_env, stop, wait_http
+
+from e2e.e2e_stack import free_port, stack_env, stop, wait_http
 
 pytestmark = pytest.mark.e2e
 
