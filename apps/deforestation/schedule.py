@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -17,7 +18,8 @@ logger = logging.getLogger(__name__)
 
 def wait_for_window(svc: DeforestationService, deadline: datetime, job_hours: float,
                     power_kw: float, wait: bool = True,
-                    now: datetime | None = None) -> dict[str, Any]:
+                    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                    sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
     """Choose the start (core.carbon.best_start_window); wait for it unless ``wait`` is False.
 
     The avoided emissions (vs starting now) are booked in the ledger only when the job really
@@ -29,7 +31,7 @@ def wait_for_window(svc: DeforestationService, deadline: datetime, job_hours: fl
     if not isinstance(series, HourlySeries):
         raise ConfigError("--deadline needs an hourly intensity series: pass --grid-csv "
                           "(EIA-930 derived CSV) or set GREENSTACK_GRID_CSV")
-    start_now = now or datetime.now(UTC)
+    start_now = clock()
     res = best_start_window(series, job_hours, start_now, deadline, power_kw)
     out = {"start": res.start.isoformat(), "end": res.end.isoformat(),
            "mean_g_per_kwh": res.mean_g_per_kwh, "co2e_kg": res.co2e_kg,
@@ -37,7 +39,7 @@ def wait_for_window(svc: DeforestationService, deadline: datetime, job_hours: fl
     delay_s = (res.start - start_now).total_seconds()
     if wait and delay_s > 0:
         logger.info("waiting %.0f s for the low-carbon window at %s", delay_s, res.start)
-        time.sleep(delay_s)
+        sleep(delay_s)
     out["waited"] = bool(wait)
     if wait and res.saved_kg > 0:
         svc.ctx.ledger.record_saving(
