@@ -81,9 +81,9 @@ def build_student(in_bands: int) -> Any:
         def __init__(self) -> None:
             super().__init__()
             self.full = conv(in_bands, 8)
-            self.mid = nn.Sequential(conv(8, 24, 2), conv(24, 24))
-            self.quarter = nn.Sequential(conv(24, 32, 2), conv(32, 32))
-            self.up = conv(32 + 24, 24)
+            self.mid = nn.Sequential(conv(8, 32, 2), conv(32, 32))
+            self.quarter = nn.Sequential(conv(32, 48, 2), conv(48, 48))
+            self.up = conv(48 + 32, 24)
             self.head = nn.Sequential(nn.Conv2d(24 + 8, 16, 1), nn.ReLU(inplace=True),
                                       nn.Conv2d(16, N_CLASSES, 1))
             _norm_buffers(self, in_bands)

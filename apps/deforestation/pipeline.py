@@ -47,8 +47,8 @@ APP = "deforestation"
 class PipelineConfig:
     """Sizes kept small so the default run fits a few minutes on 2 cores."""
 
-    train_pairs: int = 80
-    eval_pairs: int = 12
+    train_pairs: int = 160
+    eval_pairs: int = 24
     size_px: int = 64
     eval_size_px: int = 128
     gate_tile_px: int = 64

@@ -27,8 +27,8 @@ Progress = Callable[[str, int, int], None] | None
 class TrainConfig:
     """Small by default so ``greenstack run deforestation`` fits a few minutes on 2 cores."""
 
-    teacher_epochs: int = 10
-    student_epochs: int = 12
+    teacher_epochs: int = 20
+    student_epochs: int = 30
     batch_size: int = 16
     lr: float = 2e-3
     T: float = 2.0
