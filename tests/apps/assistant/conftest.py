@@ -50,6 +50,13 @@ def build_service(ctx, runtime, embedder, threshold, **overrides):
                             model_id=runtime.name)
 
 
+@pytest.fixture(scope="session")
+def service_builder():
+    """:func:`build_service` as a fixture: test modules never import conftest by name (another
+    folder's conftest would shadow it in the full suite)."""
+    return build_service
+
+
 @pytest.fixture()
 def make_service(ctx, runtime, embedder, threshold):
     """Factory: ``make_service(**ServeConfig overrides)`` on the test's ctx and shared model."""

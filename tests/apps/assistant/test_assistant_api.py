@@ -16,10 +16,8 @@ MODEL = "smollm2-135m-instruct"
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory, runtime, embedder, threshold):
+def api(tmp_path_factory, runtime, embedder, threshold, service_builder):
     """create_app() with the assistant service preloaded on the shared model."""
-    from conftest import build_service
-
     from apps.assistant.service import register_service
     from apps.context import AppContext
     from apps.server import create_app
@@ -33,7 +31,7 @@ def api(tmp_path_factory, runtime, embedder, threshold):
                      cache_dir=tmp / "cache", models_dir=tmp / "models",
                      ledger=Ledger(f"sqlite:///{tmp / 'ledger.db'}"), meter=Meter(),
                      carbon=resolve_source(zone="US-CISO"))
-    service = build_service(ctx, runtime, embedder, threshold)
+    service = service_builder(ctx, runtime, embedder, threshold)
     register_service(ctx, service)
     app = create_app(Settings(zone="US-CISO", cache_dir=tmp / "cache", open_reads=True), ctx=ctx)
     return app, ctx, service
