@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import json
-import multiprocessing
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -165,13 +166,19 @@ def _writer(url: str, worker: int, n: int) -> None:
 def test_several_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     workers, per_worker = 4, 25
-    ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no engine shared via fork
-    procs = [ctx.Process(target=_writer, args=(url, w, per_worker)) for w in range(workers)]
-    for p in procs:
-        p.start()
-    for p in procs:
-        p.join(timeout=120)
-    assert [p.exitcode for p in procs] == [0] * workers
+    # Fresh interpreters started as plain subprocesses: no engine shared via fork, and no
+    # dependence on the parent's __main__ (Streamlit's AppTest replaces it, which breaks spawn).
+    code = (
+        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; "
+        "from test_ledger_store import _writer; _writer(sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))"
+    )
+    here = Path(__file__).resolve().parent
+    root = here.parents[2]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", code, str(here), str(root), url, str(w), str(per_worker)])
+        for w in range(workers)
+    ]
+    assert [p.wait(timeout=120) for p in procs] == [0] * workers
     led = Ledger(url)
     footprints = led.footprints()
     assert len(footprints) == workers * per_worker and len(led.savings()) == workers * per_worker
