@@ -11,6 +11,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from apps.progress import progress_bar
+
 
 def register(run_parsers: Any, top_parsers: Any) -> None:
     """Add ``run assistant``; no app-specific top-level command."""
@@ -27,20 +29,6 @@ def register(run_parsers: Any, top_parsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
-
-def _progress_bar() -> tuple[Any, Callable[[str, int, int], None]]:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
-    tasks: dict[str, Any] = {}
-
-    def update(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = bar.add_task(stage, total=total)
-        bar.update(tasks[stage], completed=done, total=total)
-
-    return bar, update
 
 
 def _num(value: Any, fmt: str) -> str:
@@ -135,7 +123,7 @@ def run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
 
     from rich.console import Console
 
-    bar, update = _progress_bar()
+    bar, update = progress_bar()
     with bar:
         summary = service.run_pipeline(progress=update, **options).to_dict()
     # Piped output (logs, CI) gets a fixed wide console instead of rich's 80 columns.

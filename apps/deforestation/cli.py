@@ -12,6 +12,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from apps.progress import progress_bar
+
 
 def register(run_parsers: Any, top_parsers: Any) -> None:
     """Add ``run deforestation`` and the top-level ``tiles`` command."""
@@ -58,20 +60,6 @@ def register(run_parsers: Any, top_parsers: Any) -> None:
     a.set_defaults(func=cmd_tiles_account)
 
 
-def _progress_bar() -> tuple[Any, Callable[[str, int, int], None]]:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                   TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn())
-    tasks: dict[str, Any] = {}
-
-    def update(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = bar.add_task(stage, total=total)
-        bar.update(tasks[stage], completed=done, total=total)
-
-    return bar, update
-
 
 def _service(ctx_factory: Callable[[], Any]) -> Any:
     from apps.deforestation.service import DeforestationService
@@ -85,7 +73,7 @@ def cmd_run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
     if args.json:
         print(json.dumps(svc.run_pipeline().to_dict(), indent=1, default=str))
         return 0
-    bar, update = _progress_bar()
+    bar, update = progress_bar()
     with bar:
         summary = svc.run_pipeline(progress=update)
     from apps.deforestation.report import print_summary
@@ -121,7 +109,7 @@ def cmd_tiles_run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> i
         from distributed import Client
 
         client = Client(args.scheduler)
-    bar, update = _progress_bar()
+    bar, update = progress_bar()
     try:
         with bar:
             result = svc.run_tiles(before, after, args.out, model=args.model, client=client,

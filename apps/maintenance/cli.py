@@ -11,6 +11,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from apps.progress import progress_bar
+
 
 def _data_subparsers(top_parsers: Any) -> Any:
     """The sub-commands of ``greenstack data``, created here unless another app already did."""
@@ -56,20 +58,6 @@ def register(run_parsers: Any, top_parsers: Any) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
-
-def _progress_bar() -> tuple[Any, Callable[[str, int, int], None]]:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
-                   "{task.total}"), TimeElapsedColumn(), transient=False)
-    tasks: dict[str, Any] = {}
-
-    def update(stage: str, done: int, total: int) -> None:
-        if stage not in tasks:
-            tasks[stage] = bar.add_task(stage, total=total)
-        bar.update(tasks[stage], completed=done, total=total)
-
-    return bar, update
 
 
 def _fmt(stats: dict[str, Any], key: str) -> str:
@@ -126,7 +114,7 @@ def run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
         summary = service.run_pipeline(seeds=seeds, force=force)
         print(json.dumps(summary.to_dict(), default=str))
         return 0
-    bar, update = _progress_bar()
+    bar, update = progress_bar()
     with bar:
         summary = service.run_pipeline(progress=update, seeds=seeds, force=force)
     print_summary(summary.to_dict())
