@@ -51,10 +51,11 @@ def register(run_parsers: Any, top_parsers: Any) -> None:
         description="prepare → train → compress → gate → evaluate → savings → model card + ledger;"
                     " finished stages are reused (pass --force to recompute)")
     p.add_argument("--subset", default="FD001", choices=["FD001", "FD002", "FD003", "FD004"])
-    p.add_argument("--data-dir", type=Path, default=None,
+    p.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS,  # keep a value given before `run`
                    help="folder with NASA's train_/test_/RUL_FD00x.txt (plain or .gz)")
     p.add_argument("--seeds", type=int, default=5, help="seeds for mean ± std (default 5)")
-    p.add_argument("--force", action="store_true", help="recompute finished stages")
+    p.add_argument("--force", action="store_true", default=argparse.SUPPRESS,
+                   help="recompute finished stages")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
