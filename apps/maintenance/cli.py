@@ -98,7 +98,7 @@ def print_summary(d: dict[str, Any]) -> None:
         console.print(f"saved vs {base}: {v['central']:.0f} kgCO2e "
                       f"({v['low']:.0f} … {v['high']:.0f}), modelled")
     n = d["net_co2e_kg"]
-    console.print(f"footprint {d['footprint_co2e_kg']:.2e} kgCO2e (measured) → net "
+    console.print(f"footprint {d['footprint_co2e_kg']:.2e} kgCO2e (metered; method per record: greenstack ledger) → net "
                   f"{n['central']:.0f} kgCO2e ({n['low']:.0f} … {n['high']:.0f}) vs fixed-interval")
 
 

@@ -56,13 +56,13 @@ def _savings_chart(card: dict[str, Any]) -> Any:
 
     fp = card["footprint"][0]
     saved = fp["saved_co2e_kg"]
-    names = [f"saved vs {b}" for b in saved] + ["footprint (measured)"]
+    names = [f"saved vs {b}" for b in saved] + ["footprint (metered)"]
     central = [saved[b]["central"] for b in saved] + [fp["footprint_co2e_kg"]]
     err_hi = [saved[b]["high"] - saved[b]["central"] for b in saved] + [0.0]
     err_lo = [saved[b]["central"] - saved[b]["low"] for b in saved] + [0.0]
     fig = go.Figure(go.Bar(x=names, y=central, error_y={"type": "data", "symmetric": False,
                                                          "array": err_hi, "arrayminus": err_lo}))
-    fig.update_layout(title="Savings (modelled, low–high) vs footprint (measured) [kgCO2e]",
+    fig.update_layout(title="Savings (modelled, low–high) vs footprint (metered) [kgCO2e]",
                       yaxis_type="log", height=380)
     return fig
 
