@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     Column,
     Engine,
@@ -24,14 +26,21 @@ meta = Table(
     Column("value", String(256), nullable=False),
 )
 
+
+def _record_identity() -> list[Column[Any]]:
+    """Columns every ledger record starts with (fresh objects: a Column belongs to one table)."""
+    return [
+        Column("id", Integer, primary_key=True, autoincrement=True),
+        Column("record_id", String(32), nullable=False, unique=True),
+        Column("created_unix_s", Float, nullable=False),
+        Column("app", String(64), nullable=False, index=True),
+        Column("run_id", String(128), nullable=False, index=True),
+    ]
+
 footprints = Table(
     "footprints",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("record_id", String(32), nullable=False, unique=True),
-    Column("created_unix_s", Float, nullable=False),
-    Column("app", String(64), nullable=False, index=True),
-    Column("run_id", String(128), nullable=False, index=True),
+    *_record_identity(),
     Column("phase", String(16), nullable=False),
     # measurement
     Column("name", String(128), nullable=False),
@@ -66,11 +75,7 @@ footprints = Table(
 savings = Table(
     "savings",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("record_id", String(32), nullable=False, unique=True),
-    Column("created_unix_s", Float, nullable=False),
-    Column("app", String(64), nullable=False, index=True),
-    Column("run_id", String(128), nullable=False, index=True),
+    *_record_identity(),
     Column("kind", String(64), nullable=False),
     Column("co2e_kg", Float, nullable=False),
     Column("co2e_kg_low", Float, nullable=False),
