@@ -59,6 +59,19 @@ def hinton_loss(
     return alpha * T * T * soft + (1.0 - alpha) * hard
 
 
+def _unpack(batch: Any, teacher: Any) -> tuple[Any, Any, Any]:
+    """(x, target, teacher output) from a 2- or 3-element batch."""
+    import torch
+
+    if len(batch) == 3:
+        return batch[0], batch[1], batch[2]
+    if len(batch) != 2:
+        raise DataError(f"distill: a batch must be (x, target) or (x, target, teacher_out), got "
+                        f"{len(batch)} elements")
+    with torch.no_grad():
+        return batch[0], batch[1], teacher(batch[0])
+
+
 def distill(
     teacher: Any,
     student: Any,
@@ -70,12 +83,19 @@ def distill(
     optimizer: Any = None,
     on_epoch: Callable[[int, float], None] | None = None,
     lr: float = 1e-3,
+    scheduler: Any = None,
 ) -> CompressionResult:
-    """Train ``student`` on ``loader`` batches ``(x, target)`` against the frozen ``teacher``.
+    """Train ``student`` on ``loader`` batches against the frozen ``teacher``.
 
-    ``loader`` is re-iterated each epoch (a DataLoader or a list of batches). ``optimizer``
-    defaults to Adam(lr). ``on_epoch(epoch, mean_loss)`` is called after each epoch (logging,
-    early stopping by raising). Returns the trained student (in eval mode).
+    A batch is ``(x, target)`` — the teacher runs on ``x`` — or ``(x, target, teacher_out)`` with
+    the teacher's output computed beforehand. Precomputed outputs are cheaper when the loader
+    repeats fixed batches each epoch, and they are the only way to give the student targets the
+    teacher produced with more context than the student's crop (a segmentation teacher run on a
+    whole scene, the student trained on tiles of it). ``loader`` is re-iterated each epoch (a
+    DataLoader or a list of batches). ``optimizer`` defaults to Adam(lr); ``scheduler`` (built
+    by the caller on that optimizer, e.g. OneCycleLR) is stepped after every batch.
+    ``on_epoch(epoch, mean_loss)`` is called after each epoch (logging, early stopping by
+    raising). Returns the trained student (in eval mode).
     """
     import torch
 
@@ -88,13 +108,14 @@ def distill(
     for epoch in range(epochs):
         student.train()
         total, batches = 0.0, 0
-        for x, target in loader:
-            with torch.no_grad():
-                t_out = teacher(x)
+        for batch in loader:
+            x, target, t_out = _unpack(batch, teacher)
             loss = hinton_loss(student(x), t_out, target, T=T, alpha=alpha, task=task)
             opt.zero_grad()
             loss.backward()
             opt.step()
+            if scheduler is not None:
+                scheduler.step()
             total += float(loss.detach())
             batches += 1
         if batches == 0:

@@ -140,3 +140,32 @@ def test_distill_student_learns_teacher():
     agree = (res.model(X).argmax(1) == y).float().mean()
     assert agree > 0.8
     assert res.size_bytes_after < res.size_bytes_before
+
+
+def test_distill_uses_precomputed_teacher_outputs_and_steps_scheduler():
+    torch.manual_seed(0)
+    teacher = nn.Sequential(nn.Linear(4, 64), nn.ReLU(), nn.Linear(64, 3)).eval()
+    X = torch.randn(256, 4)
+    with torch.no_grad():
+        t_out = teacher(X)
+    y = t_out.argmax(1)
+
+    class BrokenTeacher(nn.Module):  # distill must not run it: outputs come with the batches
+        def __init__(self):
+            super().__init__()
+            self.inner = teacher
+
+        def forward(self, x):
+            raise AssertionError("teacher must not run when its outputs are precomputed")
+
+    broken_teacher = BrokenTeacher()
+    student = nn.Sequential(nn.Linear(4, 3))
+    opt = torch.optim.Adam(student.parameters(), lr=0.05)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=8 * 10)
+    batches = [(X[i : i + 32], y[i : i + 32], t_out[i : i + 32]) for i in range(0, 256, 32)]
+    res = distill(broken_teacher, student, batches, epochs=10, T=2.0, alpha=0.9,
+                  optimizer=opt, scheduler=sched)
+    assert sched.last_epoch == 80  # stepped once per batch
+    assert (res.model(X).argmax(1) == y).float().mean() > 0.8
+    with pytest.raises(DataError, match="must be"):
+        distill(teacher, student, [(X,)], epochs=1)
