@@ -3,8 +3,18 @@
 Definitions (also in docs/carbon.md):
 - footprint: sum of ledger footprints (kWh measured, kgCO2e with PUE), by phase; its low/high
   range applies each record's ``uncertainty_rel`` (errors taken as fully correlated).
-- savings: sum of saving records except kind ``monitoring`` (emissions *represented* by what an
-  app detects, e.g. forest loss: reported separately, never counted as a saving).
+- savings: saving records except kind ``monitoring`` (emissions *represented* by what an app
+  detects, e.g. forest loss: reported separately, never counted as a saving), after superseding:
+  - an *event* (kind in ``EVENT_SAVING_KINDS``: a reused run, a batch job started in
+    a low-carbon window) happened once per record, so every event record counts;
+  - any other kind is a pipeline's *estimate* of a counterfactual (compact model vs reference
+    over a period, agent vs naive controller, a measured replay). Re-running the pipeline
+    re-estimates the same counterfactual, so only the latest record (highest ledger id) per
+    (app, kind, baseline) counts; the older ones are *superseded* and counted in
+    ``SavingTotal.superseded``. The baseline names the counterfactual, so a producer with several
+    (one per engine fleet, one per building) states each in its baseline text.
+  Records stay in the ledger (append-only); superseding happens only here. An unknown kind is an
+  estimate: it can be undercounted, never counted twice.
 - net = savings − footprint (positive: the app saved more than it cost). net_low pairs low
   savings with the high footprint, net_high the reverse.
 - payback time: with one-off savings S0 (records without ``period_days``) and a savings rate r
@@ -18,6 +28,7 @@ Definitions (also in docs/carbon.md):
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +36,10 @@ if TYPE_CHECKING:
     from core.ledger import FootprintRecord, Ledger, SavingRecord
 
 MONITORING = "monitoring"
+# Kinds whose every record is a separate realised event. ``reuse``: core.runs booked one avoided
+# recomputation; ``carbon_aware_scheduling``: one batch job really started in a low-carbon window
+# (core.carbon.best_start_window). Add a kind here only if each of its records is a new event.
+EVENT_SAVING_KINDS = ("reuse", "carbon_aware_scheduling")
 
 
 @dataclass(frozen=True)
@@ -42,10 +57,14 @@ class PhaseFootprint:
 
 @dataclass(frozen=True)
 class SavingTotal:
-    """Savings of one kind (or all kinds) with the stated range."""
+    """Savings of one kind (or all kinds) with the stated range, kgCO2e and kWh.
+
+    ``records`` counted; ``superseded``: older estimates of the same counterfactual, not counted.
+    """
 
     kind: str
     records: int
+    superseded: int
     co2e_kg_low: float
     co2e_kg: float
     co2e_kg_high: float
@@ -75,6 +94,7 @@ class ImpactReport:
     footprint_kg_high: float
     savings_by_kind: tuple[SavingTotal, ...]
     savings: SavingTotal
+    savings_note: str  # how many records were superseded, and the rule
     monitoring: SavingTotal
     net_kg: float
     net_kg_low: float
@@ -98,11 +118,13 @@ class ImpactReport:
         savings: list[SavingRecord],
         app: str | None = None,
     ) -> ImpactReport:
+        """Build the report from records (any order); savings superseded as the module says."""
         phases = _phases(footprints)
         fp_kg = sum(p.co2e_kg for p in phases)
         fp_low, fp_high = sum(p.co2e_kg_low for p in phases), sum(p.co2e_kg_high for p in phases)
-        counted = [s for s in savings if s.kind != MONITORING]
-        total = _saving_total("all", counted)
+        split = split_savings([s for s in savings if s.kind != MONITORING])
+        counted = split.counted
+        total = _saving_total("all", counted, split.superseded)
         rate = sum(s.co2e_kg / s.period_days for s in counted if s.period_days)
         one_off = sum(s.co2e_kg for s in counted if not s.period_days)
         payback, note = payback_days(fp_kg, one_off, rate)
@@ -113,9 +135,10 @@ class ImpactReport:
             footprint_kg=fp_kg,
             footprint_kg_low=fp_low,
             footprint_kg_high=fp_high,
-            savings_by_kind=_by_kind(counted),
+            savings_by_kind=_by_kind(counted, split.superseded),
             savings=total,
-            monitoring=_saving_total(MONITORING, [s for s in savings if s.kind == MONITORING]),
+            savings_note=split.note,
+            monitoring=_saving_total(MONITORING, [s for s in savings if s.kind == MONITORING], []),
             net_kg=total.co2e_kg - fp_kg,
             net_kg_low=total.co2e_kg_low - fp_high,
             net_kg_high=total.co2e_kg_high - fp_low,
@@ -131,6 +154,45 @@ class ImpactReport:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class SavingsSplit:
+    """Saving records split by the superseding rule (module docstring), each in ledger order."""
+
+    counted: tuple[SavingRecord, ...]
+    superseded: tuple[SavingRecord, ...]
+
+    @property
+    def note(self) -> str:
+        """One sentence for a report: how many records were superseded, and why."""
+        if not self.superseded:
+            return f"{len(self.counted)} saving records counted; none superseded"
+        return (f"{len(self.counted)} saving records counted; {len(self.superseded)} older "
+                "estimates superseded by a later estimate of the same app, kind and baseline "
+                "(events such as reuse always count)")
+
+
+def estimate_key(record: SavingRecord) -> tuple[str, str, str] | None:
+    """What identifies the counterfactual an estimate record is about; None for an event."""
+    if record.kind in EVENT_SAVING_KINDS:
+        return None
+    return (record.app, record.kind, record.baseline)
+
+
+def split_savings(savings: Sequence[SavingRecord]) -> SavingsSplit:
+    """Every event, plus the latest (highest id) estimate per :func:`estimate_key`."""
+    latest: dict[tuple[str, str, str], int] = {}
+    for s in savings:
+        key = estimate_key(s)
+        if key is not None and s.id > latest.get(key, -1):
+            latest[key] = s.id
+    counted: list[SavingRecord] = []
+    superseded: list[SavingRecord] = []
+    for s in sorted(savings, key=lambda r: r.id):
+        key = estimate_key(s)
+        (counted if key is None or latest[key] == s.id else superseded).append(s)
+    return SavingsSplit(counted=tuple(counted), superseded=tuple(superseded))
 
 
 def payback_days(footprint_kg: float, one_off_kg: float, rate_kg_per_day: float) -> tuple[float | None, str]:
@@ -163,10 +225,11 @@ def _phases(footprints: list[FootprintRecord]) -> tuple[PhaseFootprint, ...]:
     )
 
 
-def _saving_total(kind: str, recs: list[SavingRecord]) -> SavingTotal:
+def _saving_total(kind: str, recs: Sequence[SavingRecord], superseded: Sequence[SavingRecord]) -> SavingTotal:
     return SavingTotal(
         kind=kind,
         records=len(recs),
+        superseded=sum(1 for s in superseded if kind == "all" or s.kind == kind),
         co2e_kg_low=sum(s.co2e_kg_low for s in recs),
         co2e_kg=sum(s.co2e_kg for s in recs),
         co2e_kg_high=sum(s.co2e_kg_high for s in recs),
@@ -174,11 +237,11 @@ def _saving_total(kind: str, recs: list[SavingRecord]) -> SavingTotal:
     )
 
 
-def _by_kind(recs: list[SavingRecord]) -> tuple[SavingTotal, ...]:
+def _by_kind(recs: Sequence[SavingRecord], superseded: Sequence[SavingRecord]) -> tuple[SavingTotal, ...]:
     groups: dict[str, list[SavingRecord]] = defaultdict(list)
     for s in recs:
         groups[s.kind].append(s)
-    return tuple(_saving_total(kind, group) for kind, group in sorted(groups.items()))
+    return tuple(_saving_total(kind, group, superseded) for kind, group in sorted(groups.items()))
 
 
 def _sci_lines(footprints: list[FootprintRecord]) -> tuple[SciLine, ...]:

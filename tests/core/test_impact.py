@@ -76,3 +76,72 @@ def test_overall_and_empty(ledger: Ledger, tmp_path: Path) -> None:
     empty = ImpactReport.from_ledger(Ledger(f"sqlite:///{tmp_path / 'e.db'}"))
     assert empty.footprint_kg == 0 and empty.payback_days == 0.0 and empty.sci == ()
     assert empty.to_dict()["savings"]["records"] == 0
+
+
+def _saving(led: Ledger, kind: str, kg: float, baseline: str = "naive", app: str = "a",
+            run_id: str = "r1") -> None:
+    led.record_saving(app=app, run_id=run_id, kind=kind, co2e_kg=kg, co2e_kg_low=kg / 2,
+                      co2e_kg_high=kg * 2, baseline=baseline, method="m")
+
+
+def test_rerun_estimate_counts_once_the_latest(tmp_path: Path) -> None:
+    led = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    _saving(led, "cooling_control", 10.0, run_id="run-1")
+    _saving(led, "cooling_control", 12.0, run_id="run-2")  # same counterfactual, new code
+    r = ImpactReport.from_ledger(led)
+    assert r.savings.co2e_kg == pytest.approx(12.0) and r.savings.records == 1
+    assert (r.savings.co2e_kg_low, r.savings.co2e_kg_high) == pytest.approx((6.0, 24.0))
+    assert r.savings.superseded == 1 and r.savings_by_kind[0].superseded == 1
+    assert "1 older estimates superseded" in r.savings_note
+    assert len(led.savings()) == 2  # superseding never touches the ledger
+
+
+def test_latest_is_by_ledger_order_not_list_order(tmp_path: Path) -> None:
+    led = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    _saving(led, "cooling_control", 10.0)
+    _saving(led, "cooling_control", 12.0)
+    r = ImpactReport.from_records([], list(reversed(led.savings())))
+    assert r.savings.co2e_kg == pytest.approx(12.0)
+
+
+def test_events_accumulate(tmp_path: Path) -> None:
+    led = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    for _ in range(2):  # the same finished run reused twice: two avoided recomputations
+        _saving(led, "reuse", 1.0, baseline="rerunning finished run k", run_id="k")
+        _saving(led, "carbon_aware_scheduling", 0.5, baseline="starting now", run_id="s")
+    r = ImpactReport.from_ledger(led)
+    assert r.savings.co2e_kg == pytest.approx(3.0) and r.savings.records == 4
+    assert r.savings.superseded == 0 and "none superseded" in r.savings_note
+
+
+def test_estimates_of_other_baselines_apps_or_kinds_are_separate(tmp_path: Path) -> None:
+    led = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    _saving(led, "avoided", 1.0, baseline="fixed interval, FD001 engines")
+    _saving(led, "avoided", 2.0, baseline="fixed interval, FD003 engines")
+    _saving(led, "other_kind", 4.0, baseline="fixed interval, FD001 engines")
+    _saving(led, "avoided", 8.0, baseline="fixed interval, FD001 engines", app="b")
+    _saving(led, "avoided", 16.0, baseline="fixed interval, FD003 engines")  # supersedes 2.0
+    r = ImpactReport.from_ledger(led)
+    assert r.savings.co2e_kg == pytest.approx(1 + 4 + 8 + 16) and r.savings.superseded == 1
+    assert ImpactReport.from_ledger(led, app="b").savings.co2e_kg == pytest.approx(8.0)
+
+
+def test_monitoring_stays_apart_from_superseding(tmp_path: Path) -> None:
+    led = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    _saving(led, "monitoring", 100.0, baseline="none")
+    _saving(led, "monitoring", 50.0, baseline="none")
+    _saving(led, "avoided", 1.0, baseline="none")
+    r = ImpactReport.from_ledger(led)
+    assert r.monitoring.co2e_kg == pytest.approx(150.0) and r.monitoring.records == 2
+    assert r.savings.co2e_kg == pytest.approx(1.0) and r.savings.superseded == 0
+
+
+def test_payback_uses_only_the_counted_estimate(tmp_path: Path) -> None:
+    led = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    led.record_footprint(app="a", run_id="r", phase="train", measurement=_m(10), intensity=INTENSITY)
+    for _ in range(3):
+        led.record_saving(app="a", run_id="r", kind="energy", co2e_kg=3.6, baseline="b",
+                          method="m", period_days=360)  # 0.01 kg/day, re-estimated 3 times
+    r = ImpactReport.from_ledger(led)
+    assert r.savings_rate_kg_per_day == pytest.approx(0.01)
+    assert r.payback_days == pytest.approx(1.0 / 0.01)
