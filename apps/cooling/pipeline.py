@@ -166,7 +166,9 @@ def _record_saving(ctx: Any, run_id: str, results: dict[str, Any], specs: tuple[
     ctx.ledger.record_saving(
         app="cooling", run_id=run_id, kind="cooling_control", co2e_kg=float(np.mean(per_seed)),
         co2e_kg_low=float(min(per_seed)), co2e_kg_high=float(max(per_seed)), energy_kwh=float(energy),
-        baseline="naive fixed setpoint with night setback",
+        # The building names the counterfactual: core.impact counts the latest estimate per
+        # baseline, so an office run and a datahall run must not supersede each other.
+        baseline=f"naive fixed setpoint with night setback, {building}",
         method=("simulated: agent vs naive on held-out weather/grid pairs, June-September, one "
                 f"{area:.0f} m2 {building} per pair; low/high over training seeds"),
         assumptions={"scenarios": {"value": [s.label for s in specs], "source": "data/weather, data/grid"},
