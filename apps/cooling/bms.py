@@ -242,7 +242,8 @@ class BmsService:
 
         stamp = self.card_path.stat().st_mtime if self.card_path.is_file() else None
         if self._policy is None or self._policy_stamp != stamp:
-            self._policy, self._policy_stamp = served_policy(self.card_path, self.envelope), stamp
+            self._policy = served_policy(self.card_path, self.envelope, self.ctx.data_dir)
+            self._policy_stamp = stamp
         return self._policy
 
     # -- reports --------------------------------------------------------------------------

@@ -15,11 +15,14 @@ from apps.cooling.safety import Envelope, rate_limit
 log = logging.getLogger(__name__)
 
 
-def served_policy(card_path: Path, envelope: Envelope) -> tuple[Any, str]:
-    """(controller, model version). The compact policy only if its gate passed (core.gates'
-    served choice) and its KPI deltas held; else the agent; else the rule-based fallback."""
+def served_policy(card_path: Path, envelope: Envelope,
+                  data_dir: Path | None = None) -> tuple[Any, str]:
+    """(controller, model version). The compact policy only if its latest gate passed on the eval
+    set the service would gate on now (``apps.cooling.gate_eval``; ``data_dir`` holds the held-out
+    weather/grid files) and its KPI deltas held; else the agent; else the rule-based fallback."""
     from apps.cooling.bms import heuristic_fallback
     from apps.cooling.compact import NumpyPolicy
+    from apps.cooling.gate_eval import eval_version_now
     from core.errors import ModelError
     from core.gates import ModelCard, load_served_choice
 
@@ -29,10 +32,15 @@ def served_policy(card_path: Path, envelope: Envelope) -> tuple[Any, str]:
         log.warning("cooling recommendations use rules: %s", e)
         return heuristic_fallback()
     stamp = f"{card.name}@{int(card.updated_unix_s)}"
-    choice = load_served_choice(card_path, card.eval_version or "")
+    now = eval_version_now(card, card_path, data_dir)
+    if now.reason:
+        log.warning("cooling eval set for %s: %s", card_path, now.reason)
+    choice = load_served_choice(card_path, now.version)
     kpi_ok = bool(card.metrics.get("compact", {}).get("kpi_within_bounds"))
     if choice.served == "candidate" and kpi_ok and choice.path and Path(choice.path).is_file():
         return NumpyPolicy.from_npz(choice.path), f"{stamp}/compact-mlp32"
+    if choice.served == "candidate" and not kpi_ok:
+        log.warning("cooling serves the agent: the compact policy's KPI deltas were out of bounds")
     ref = card_path.parent / (card.reference.path or "")
     if ref.is_file():
         from apps.cooling.agents import AgentController, load_model

@@ -118,14 +118,19 @@ def _compact(ctx: Any, store: Any, key_of: Any, teacher_path: str, algo: str,
              train_spec: ScenarioSpec, eval_specs: tuple[ScenarioSpec, ...], plan: TrainPlan,
              results: dict[str, Any]) -> dict[str, Any]:
     from apps.cooling.compact import NumpyPolicy, gate_compact
+    from apps.cooling.gate_eval import card_entry, gate_eval_inputs
 
     npz = compact_run(store, key_of, teacher_path, algo, train_spec, plan, ctx.force)
     policy = NumpyPolicy.from_npz(npz)
     teacher = load_model(Path(teacher_path), algo)
-    obs, slices = rollout_states(teacher, eval_specs, plan.building, days=min(plan.eval_days or 14, 14),
+    gate_days = min(plan.eval_days or 14, 14)
+    obs, slices = rollout_states(teacher, eval_specs, plan.building, days=gate_days,
                                  start_day=JULY_FIRST_DAY)
     report = gate_compact(actor_network(teacher), policy, obs, slices, meter=ctx.meter,
                           reference_name=f"{algo}-actor")
+    # What the eval set was built from, so serving can tell whether it would gate on the same one.
+    eval_set = card_entry(report.eval_version, gate_eval_inputs(
+        Path(teacher_path), eval_specs, plan.building, gate_days, JULY_FIRST_DAY))
     compact_res = evaluate_controllers({"compact": [policy]}, eval_specs, plan.building,
                                        days=plan.eval_days)["compact"]
     ref = results["agent"].per_seed[0]
@@ -137,7 +142,7 @@ def _compact(ctx: Any, store: Any, key_of: Any, teacher_path: str, algo: str,
     summary = {"gate_passed": bool(report.passed), "kpi_deltas_vs_agent_seed0": deltas,
                "kpi_within_bounds": kpi_ok, "served": "compact" if report.passed and kpi_ok else algo,
                "bounds": {"co2_rel": 0.02, "discomfort_kh": 1.0}, "gate": report.to_dict()}
-    return {"report": report, "npz": npz, "summary": summary}
+    return {"report": report, "npz": npz, "summary": summary, "eval_set": eval_set}
 
 
 def _targets(results: dict[str, Any]) -> dict[str, Any]:
@@ -180,6 +185,7 @@ def _record_saving(ctx: Any, run_id: str, results: dict[str, Any], specs: tuple[
 def _write_card(svc: Any, algo: str, agents: dict[str, Any], compact: dict[str, Any],
                 results: dict[str, Any], targets: dict[str, Any], plan: TrainPlan, fp: str,
                 heur: HeuristicParams) -> Path:
+    from apps.cooling.gate_eval import CARD_KEY
     from core.gates import ModelCard, ModelRef
 
     folder = svc.ctx.app_models_dir("cooling")
@@ -203,7 +209,7 @@ def _write_card(svc: Any, algo: str, agents: dict[str, Any], compact: dict[str, 
         footprint=tuple({"algo": a, "seed": r["config"]["seed"], "energy_kwh": r["energy_kwh"],
                          "reused": r["reused"]} for a, rows in agents.items() for r in rows),
         protocol={"plan": plan.to_dict(), "eval": "held-out weather/grid pairs, 1 Jun-30 Sep",
-                  "building": plan.building},
+                  "building": plan.building, CARD_KEY: compact["eval_set"]},
         data_fingerprint=fp,
     ).with_gate(compact["report"])
     return card.save(svc.card_path_for(plan.building))

@@ -47,6 +47,17 @@ def test_pipeline_produces_every_stage(ran):
     json.dumps(s.to_dict(), default=str)
 
 
+def test_card_records_what_its_gate_eval_set_was_built_from(ran):
+    from apps.cooling.gate_eval import eval_version_now
+    from core.gates import ModelCard
+
+    ctx, s, _ = ran
+    card = ModelCard.load(s.card_path)
+    assert card.protocol["gate_eval_set"]["version"] == card.latest_gate["eval_version"]
+    now = eval_version_now(card, Path(s.card_path), ctx.data_dir)  # what serving computes
+    assert (now.version, now.reason) == (card.latest_gate["eval_version"], "")
+
+
 def test_second_run_reuses_finished_runs(ran):
     from apps.cooling.service import CoolingService
 
