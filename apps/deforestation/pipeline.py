@@ -32,11 +32,13 @@ from apps.deforestation.model import load, n_params, predict_probs, save
 from apps.deforestation.rasters import RasterSource
 from apps.deforestation.simulate import simulate_pairs
 from apps.deforestation.train import (
+    DistilSet,
     Progress,
     TrainConfig,
     distill_student,
-    real_unlabelled_tiles,
+    sim_scenes,
     stack_samples,
+    teacher_targets,
     train_teacher,
 )
 
@@ -47,9 +49,10 @@ APP = "deforestation"
 class PipelineConfig:
     """Sizes kept small so the default run fits a few minutes on 2 cores."""
 
-    train_pairs: int = 160
+    teacher_pairs: int = 100  # simulated 128-px pairs the teacher learns from
+    student_pairs: int = 40  # of those, the pairs the student also sees (in 64-px crops)
+    size_px: int = 128
     eval_pairs: int = 24
-    size_px: int = 64
     eval_size_px: int = 128
     gate_tile_px: int = 64
     overlap_px: int = 32
@@ -61,15 +64,14 @@ class PipelineConfig:
     min_agreement: float = 0.98
     min_e2e_speedup: float = 3.0
     seed: int = 0
-    # alpha 0.9: mostly the teacher's soft targets — the gate asks the student to agree with it
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(alpha=0.9, real_repeats=3))
+    train: TrainConfig = field(default_factory=TrainConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
 def real_sources(data_dir: Path) -> dict[str, RasterSource]:
-    """The shipped real rasters (see data/satellite/PROVENANCE.md) as RasterSources."""
+    """The shipped real rasters the gate scores (see data/satellite/PROVENANCE.md)."""
     sat = data_dir / "satellite"
     return {
         "oscd_aguasclaras_2015": RasterSource(sat / "oscd_aguasclaras" / "imgs_1", "sentinel2_l1c"),
@@ -80,31 +82,50 @@ def real_sources(data_dir: Path) -> dict[str, RasterSource]:
     }
 
 
+def distil_sources(data_dir: Path) -> dict[str, RasterSource]:
+    """Real unlabelled rasters for distillation only: other places than :func:`real_sources`,
+    so agreement is measured on pixels the student never trained on."""
+    d = data_dir / "satellite" / "distil"
+    out = {f"oscd_brasilia_{k}": RasterSource(d / "oscd_brasilia" / k, "sentinel2_l1c")
+           for k in ("imgs_1", "imgs_2")}
+    out |= {f.stem: RasterSource(f, "landsat8_bgr")
+            for f in sorted((d / "landsat8_iguacu").glob("*.tif"))}
+    out |= {f.name: RasterSource(f, "sentinel2_l1c")
+            for f in sorted(d.glob("sentinel2_berlin_*"))}
+    out["landsat7_bahamas"] = RasterSource(d / "landsat7_bahamas" / "rgb_clip.tif", "rgb8")
+    return out
+
+
 def teacher_step(cfg: PipelineConfig, out: Path, progress: Progress) -> dict[str, Any]:
-    """RunStore fn: train the teacher on simulated scenes, save ``teacher.pt``."""
-    x, y = stack_samples(simulate_pairs(cfg.seed, cfg.train_pairs, cfg.size_px))
+    """RunStore fn: train the teacher on whole simulated scenes, save ``teacher.pt``."""
+    x, y = stack_samples(simulate_pairs(cfg.seed, cfg.teacher_pairs, cfg.size_px))
     model, losses = train_teacher(x, y, cfg.train, progress)
     save(model, out / "teacher.pt")
     return {"loss_per_epoch": losses, "n_params": n_params(model), "samples": int(len(x)),
-            "data": "simulated scenes (apps.deforestation.simulate)"}
+            "scene_px": cfg.size_px, "data": "simulated scenes (apps.deforestation.simulate)"}
 
 
 def student_step(cfg: PipelineConfig, teacher_path: Path, real: dict[str, RasterSource],
                  out: Path, progress: Progress) -> dict[str, Any]:
-    """RunStore fn: distil the student from the teacher on simulated + real unlabelled tiles."""
+    """RunStore fn: distil the student from the teacher's whole-scene outputs on simulated
+    scenes and on the real unlabelled ``real`` rasters (never the ones the gate scores)."""
     teacher = load("teacher", len(MODEL_BANDS), teacher_path)
-    x, y = stack_samples(simulate_pairs(cfg.seed, cfg.train_pairs, cfg.size_px))
+    t = cfg.train
+    sim = teacher_targets(teacher, *sim_scenes(simulate_pairs(cfg.seed, cfg.student_pairs,
+                                                              cfg.size_px)), t.crop_px)
     scenes = [s.read() for s in real.values()]
-    unlabelled = real_unlabelled_tiles([s.data for s in scenes], [s.valid for s in scenes],
-                                       cfg.size_px)
-    student, result = distill_student(teacher, x, y, unlabelled, cfg.train, progress)
+    unlabelled = teacher_targets(teacher, [s.data for s in scenes], [s.valid for s in scenes],
+                                 None, t.crop_px, t.real_repeats)
+    student, result = distill_student(teacher, DistilSet.concat([sim, unlabelled]), t, progress)
     save(student, out / "student.pt")
     return {"loss_per_epoch": result.report["loss_per_epoch"], "n_params": n_params(student),
-            "teacher_params": n_params(teacher), "real_unlabelled_tiles": int(len(unlabelled)),
+            "teacher_params": n_params(teacher), "simulated_crops": len(sim),
+            "real_unlabelled_crops": len(unlabelled) // max(t.real_repeats, 1),
+            "real_rasters": sorted(real), "crop_px": t.crop_px,
             "size_bytes_before": result.size_bytes_before,
             "size_bytes_after": result.size_bytes_after,
-            "data": "simulated scenes (labels) + real tiles (teacher soft targets; hard term on "
-                    "teacher argmax pseudo-labels)"}
+            "data": "teacher outputs on whole scenes: simulated (hard term: true labels) + real "
+                    "distillation clips data/satellite/distil (hard term: teacher argmax)"}
 
 
 def gate_reports(cfg: PipelineConfig, teacher: Any, student: Any, meter: Any) -> tuple[Any, Any, str]:

@@ -32,8 +32,7 @@ def _files_hash(folder: Path, names: tuple[str, ...]) -> str:
     return h.hexdigest()
 
 
-def _train(svc: DeforestationService, progress: Progress,
-           real: dict[str, Any]) -> tuple[Any, Any]:
+def _train(svc: DeforestationService, progress: Progress) -> tuple[Any, Any]:
     from core.runs import RunStore, fingerprint_paths, run_key, source_hash
 
     ctx, cfg = svc.ctx, svc.config
@@ -44,7 +43,7 @@ def _train(svc: DeforestationService, progress: Progress,
     # Code version: core plus the modules each step runs, so a code change retrains that step
     # (and only steps it affects) instead of reusing results of older code.
     teacher_code = source_hash() + _files_hash(here, _TEACHER_FILES)
-    t_cfg = {"train_pairs": cfg.train_pairs, "size_px": cfg.size_px, "seed": cfg.seed,
+    t_cfg = {"teacher_pairs": cfg.teacher_pairs, "size_px": cfg.size_px, "seed": cfg.seed,
              "teacher_epochs": cfg.train.teacher_epochs, "batch_size": cfg.train.batch_size,
              "lr": cfg.train.lr}
     t_key = run_key({"step": "deforestation-teacher", **t_cfg}, data_fp, teacher_code)
@@ -52,10 +51,12 @@ def _train(svc: DeforestationService, progress: Progress,
                                app=pl.APP, phase="train", force=ctx.force)
     s_code = teacher_code + _files_hash(here, ("pipeline.py", "rasters.py"))
     s_key = run_key({"step": "deforestation-student", "teacher": t_key, **t_cfg,
-                     "train": dataclasses.asdict(cfg.train)}, data_fp, s_code)
+                     "student_pairs": cfg.student_pairs, "train": dataclasses.asdict(cfg.train)},
+                    data_fp, s_code)
     student = store.get_or_run(
-        s_key, lambda out: pl.student_step(cfg, teacher.artifacts_dir / "teacher.pt", real, out,
-                                           progress), app=pl.APP, phase="compress",
+        s_key, lambda out: pl.student_step(cfg, teacher.artifacts_dir / "teacher.pt",
+                                           pl.distil_sources(ctx.data_dir), out, progress),
+        app=pl.APP, phase="compress",
         force=ctx.force)
     for name, res in (("teacher", teacher), ("student", student)):
         shutil.copyfile(res.artifacts_dir / f"{name}.pt", svc.models_dir / f"{name}.pt")
@@ -88,7 +89,7 @@ def run_pipeline(svc: DeforestationService, progress: Progress = None,
     ctx, cfg = svc.ctx, svc.config
     real = pl.real_sources(ctx.data_dir)
     intensity = ctx.carbon.intensity(at=None)
-    t_res, s_res = _train(svc, progress, real)
+    t_res, s_res = _train(svc, progress)
     weights = {k: svc.models_dir / f"{k}.pt" for k in ("teacher", "student")}
     teacher, student = (load(k, len(MODEL_BANDS), weights[k]) for k in ("teacher", "student"))
     if progress:

@@ -51,6 +51,34 @@ def oscd(city: str, col: int, row: int, size: int) -> None:
     shutil.copy(SRC / "oscd_brazil" / city / "dates.txt", DST / f"oscd_{city}" / "dates.txt")
 
 
+def distillation_clips() -> None:
+    """Real unlabelled clips for distillation only, disjoint from the clips the gate scores.
+
+    The gate measures student–teacher agreement on the OSCD Águas Claras, Landsat-8 and Berlin
+    clips above; the student learns the teacher's outputs on these other places (and one more
+    sensor), so that agreement is measured on pixels the student never saw.
+    """
+    for date in ("imgs_1", "imgs_2"):  # Brasília: another OSCD city; visible bands only
+        folder = SRC / "oscd_brazil" / "brasilia" / date
+        for band in ("B02", "B03", "B04"):
+            src = next(folder.glob(f"*_{band}.tif"))
+            clip(src, DST / "distil" / "oscd_brasilia" / date / src.name, Window(40, 24, 384, 384))
+    shutil.copy(SRC / "oscd_brazil" / "brasilia" / "dates.txt",
+                DST / "distil" / "oscd_brasilia" / "dates.txt")
+    l8 = SRC / "landsat8_iguacu" / "LC08_L1TP_224078_20200518_20200518_01_RT.TIF"
+    for col, row in ((1280, 768), (256, 512), (1536, 1536)):  # none overlaps col 640/row 1280
+        clip(l8, DST / "distil" / "landsat8_iguacu" / f"iguacu_c{col}_r{row}.tif",
+             Window(col, row, 256, 256))
+    berlin = SRC / "sentinel2_berlin" / "IMG_DATA"
+    for col, row in ((100, 100), (1100, 400)):  # none overlaps the 120-px clip at 600/300
+        for band in ("B02", "B03", "B04"):
+            name = f"T33UUU_20170216T102101_{band}.jp2"
+            clip(berlin / name, DST / "distil" / f"sentinel2_berlin_c{col}_r{row}" / name,
+                 Window(col, row, 256, 256), QUALITY=100, REVERSIBLE="YES")
+    clip(SRC / "landsat7_rgb_bahamas" / "RGB.byte.tif",
+         DST / "distil" / "landsat7_bahamas" / "rgb_clip.tif", Window(300, 250, 256, 256))
+
+
 def main() -> None:
     oscd("aguasclaras", col=160, row=120, size=256)
     l8 = "LC08_L1TP_224078_20200518_20200518_01_RT.TIF"
@@ -70,6 +98,7 @@ def main() -> None:
         name = f"T33UUU_20170216T102101_{band}.jp2"
         clip_by_bounds(berlin / name, DST / "sentinel2_berlin" / name, bounds,
                        QUALITY=100, REVERSIBLE="YES")
+    distillation_clips()
 
 
 if __name__ == "__main__":

@@ -32,7 +32,8 @@ def _tiny_config():
     from apps.deforestation.pipeline import PipelineConfig
     from apps.deforestation.train import TrainConfig
 
-    return PipelineConfig(train_pairs=8, eval_pairs=3, bench_repeats=3, e2e_repeats=1,
+    return PipelineConfig(teacher_pairs=4, student_pairs=2, size_px=64, eval_pairs=3,
+                          bench_repeats=3, e2e_repeats=1,
                           train=TrainConfig(teacher_epochs=1, student_epochs=1, batch_size=8))
 
 

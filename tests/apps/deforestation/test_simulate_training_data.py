@@ -15,7 +15,7 @@ from apps.deforestation.simulate import CLOUD, FOREST, NONFOREST, simulate_pairs
 from apps.deforestation.training_data import IGNORE, load_eurosat, reproject_labels
 from core.errors import DataError
 
-from .conftest import PRODES, write_raster
+from .conftest import DATA, PRODES, write_raster
 
 
 def test_simulator_is_deterministic_and_has_varied_clearings() -> None:
@@ -91,3 +91,42 @@ def test_label_raster_reprojected_onto_image_grid(tmp_path: Path) -> None:
     assert labels.shape == (50, 50)
     assert set(np.unique(labels)) <= {FOREST, NONFOREST, IGNORE}
     assert (labels != IGNORE).mean() > 0.5
+
+
+def test_teacher_targets_come_from_the_whole_scene_and_skip_invalid_crops(tiny_models) -> None:
+    from apps.deforestation.model import load, predict_probs
+    from apps.deforestation.train import teacher_targets
+
+    teacher = load("teacher", 3, tiny_models["teacher"])
+    rng = np.random.default_rng(0)
+    scene = rng.uniform(0.0, 0.3, (3, 128, 128)).astype(np.float32)
+    valid = np.ones((128, 128), dtype=bool)
+    valid[100, 5] = False  # spoils the bottom-left 64-px crop only
+    got = teacher_targets(teacher, [scene], [valid], None, crop_px=64, repeats=2)
+    assert len(got) == 3 * 2
+    whole = np.log(np.maximum(predict_probs(teacher, scene), 1e-6))
+    np.testing.assert_allclose(got.teacher_logp[0], whole[:, :64, :64], rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(got.hard[0], whole[:, :64, :64].argmax(0))
+    labels = np.ones((128, 128), dtype=np.int64)
+    with_labels = teacher_targets(teacher, [scene], [np.ones_like(valid)], [labels], 64)
+    assert len(with_labels) == 4 and (with_labels.hard == 1).all()
+
+
+def test_distillation_rasters_do_not_overlap_the_rasters_the_gate_scores() -> None:
+    from rasterio.transform import array_bounds
+    from rasterio.warp import transform_bounds
+
+    from apps.deforestation.pipeline import distil_sources, real_sources
+
+    def bounds(s: RasterSource) -> tuple[float, float, float, float]:
+        return array_bounds(s.height, s.width, s.transform)
+
+    data = DATA.parent
+    scored = [(s.crs, bounds(s)) for s in real_sources(data).values()]
+    distil = distil_sources(data)
+    assert len(distil) == 8
+    for name, src in distil.items():
+        for crs, b in scored:
+            o = transform_bounds(src.crs, crs, *bounds(src))
+            overlap = o[0] < b[2] and b[0] < o[2] and o[1] < b[3] and b[1] < o[3]
+            assert not overlap, f"{name} overlaps a raster the agreement check scores"
