@@ -68,11 +68,15 @@ def select_cheapest_passing(
     bench: BenchmarkConfig | None = None,
     meter: Meter | None = None,
     cost: Callable[[Candidate], float] = _default_cost,
+    measure_speed: bool = True,
 ) -> SearchResult:
     """Evaluate candidates in ascending ``cost`` and return the first that passes.
 
     A candidate the gate refuses (GateError: unfair benchmark, wrong outputs) is recorded with
     its error and the search goes on. ``untried`` lists candidates after the chosen one.
+    ``measure_speed=False`` skips each gate's benchmark, as in :func:`evaluate_gate` (a spec with
+    a speedup or energy threshold still measures): for callers that time candidates on another
+    workload than the eval set, e.g. generation instead of scoring.
     """
     if not candidates:
         raise ConfigError("select_cheapest_passing needs at least one candidate")
@@ -80,7 +84,8 @@ def select_cheapest_passing(
     tried: list[TriedCandidate] = []
     for i, cand in enumerate(ordered):
         try:
-            report = evaluate_gate(reference, cand, eval_set, spec, bench=bench, meter=meter)
+            report = evaluate_gate(reference, cand, eval_set, spec, bench=bench, meter=meter,
+                                   measure_speed=measure_speed)
         except GateError as e:
             logger.warning("gate refused %s: %s", cand.name, e)
             tried.append(TriedCandidate(cand.name, cost(cand), None, str(e)))

@@ -87,6 +87,19 @@ def test_select_cheapest_passing_tries_in_cost_order_and_records_all(setup):
     json.dumps(res.to_dict())
 
 
+def test_select_cheapest_passing_without_speed_measurement(setup):
+    es, ref, small = setup
+    ref_c, good = as_candidate("ref", ref), as_candidate("small", small)
+    broken = Candidate("constant", lambda b: np.zeros(len(b), dtype=np.int64), 10)
+    res = select_cheapest_passing(ref_c, [good, broken], es, _spec(), measure_speed=False)
+    assert [t.name for t in res.tried] == ["constant", "small"] and res.chosen is good
+    assert all(t.report is not None and t.report.speed is None for t in res.tried)
+    # a speedup threshold needs the measurement, so it is taken anyway
+    timed = select_cheapest_passing(ref_c, [good], es, _spec(min_speedup=1e-6), bench=TINY,
+                                    measure_speed=False)
+    assert timed.tried[0].report is not None and timed.tried[0].report.speed is not None
+
+
 def test_card_roundtrip_and_served_choice(tmp_path, setup):
     es, ref, small = setup
     report = evaluate_gate(as_candidate("ref", ref), as_candidate("small", small), es, _spec(),
