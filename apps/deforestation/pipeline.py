@@ -128,15 +128,23 @@ def student_step(cfg: PipelineConfig, teacher_path: Path, real: dict[str, Raster
                     "distillation clips data/satellite/distil (hard term: teacher argmax)"}
 
 
+def gate_eval_set(cfg: PipelineConfig) -> Any:
+    """The held-out SIMULATED eval set of the gate (deterministic from the config and code);
+    its ``version`` is what serving checks the card's latest gate against."""
+    from core.gates import EvalSet
+
+    ev = build_eval(simulate_pairs(cfg.seed + 1000, cfg.eval_pairs, cfg.eval_size_px),
+                    cfg.gate_tile_px)
+    return EvalSet(name="deforestation-sim-heldout", inputs=ev.inputs, targets=ev.targets,
+                   slices=ev.slices)
+
+
 def gate_reports(cfg: PipelineConfig, teacher: Any, student: Any, meter: Any) -> tuple[Any, Any, str]:
     """(loss-F1 report with speed, forest-F1 report, eval version) on held-out simulated pairs."""
-    from core.gates import BenchmarkConfig, Candidate, EvalSet, GateSpec, evaluate_gate
+    from core.gates import BenchmarkConfig, Candidate, GateSpec, evaluate_gate
 
-    pairs = simulate_pairs(cfg.seed + 1000, cfg.eval_pairs, cfg.eval_size_px)
-    ev = build_eval(pairs, cfg.gate_tile_px)
-    eval_set = EvalSet(name="deforestation-sim-heldout", inputs=ev.inputs, targets=ev.targets,
-                       slices=ev.slices)
-    px = ev.inputs.pixels_per_scene
+    eval_set = gate_eval_set(cfg)
+    px = eval_set.inputs.pixels_per_scene
     preds = [TiledPredictor(lambda a, m=m: predict_probs(m, a), cfg.gate_tile_px,
                             cfg.overlap_px) for m in (teacher, student)]
     ref = Candidate("teacher-unet-resnet18", preds[0], size_bytes=_size(teacher),

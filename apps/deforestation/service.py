@@ -34,6 +34,7 @@ class DeforestationService:
                  allowed_roots: Sequence[Path] | None = None) -> None:
         self.ctx = ctx
         self.config = config or pl.PipelineConfig()
+        self._eval_version: str | None = None
         self.jobs = JobManager(ctx.app_cache_dir(pl.APP) / "jobs", self._served_spec, ctx.meter)
         # REST path submissions may only read under these folders (the server's own data).
         self.allowed_roots = tuple(Path(p).resolve() for p in (allowed_roots or (ctx.data_dir,)))
@@ -56,11 +57,17 @@ class DeforestationService:
         return json.loads(p.read_text()) if p.exists() else None
 
     # -- serving -----------------------------------------------------------------------------
-    def _served_spec(self) -> ModelSpec:
-        from core.gates import ModelCard, load_served_choice
+    def current_eval_version(self) -> str:
+        """Version of the eval set the gate would use now (rebuilt once per service, ~1 s):
+        a card gated on another eval set (other config or simulator code) is not trusted."""
+        if self._eval_version is None:
+            self._eval_version = pl.gate_eval_set(self.config).version
+        return self._eval_version
 
-        card = ModelCard.load(self.card_path)
-        choice = load_served_choice(self.card_path, card.eval_version or "")
+    def _served_spec(self) -> ModelSpec:
+        from core.gates import load_served_choice
+
+        choice = load_served_choice(self.card_path, self.current_eval_version())
         kind = "student" if choice.served == "candidate" else "teacher"
         weights = self.models_dir / f"{kind}.pt"
         if not weights.exists():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -142,3 +143,19 @@ def test_page_empty_and_after_a_run(ctx, ran, dctx) -> None:
     at.run()
     assert not at.exception, at.exception
     assert len(at.dataframe) == 2 and len(at.metric) >= 6
+
+
+def test_student_served_only_if_gate_passed_on_the_current_eval_set(ran, dctx) -> None:
+    import json
+
+    from apps.deforestation.service import DeforestationService
+
+    svc, _ = ran
+    card = json.loads(svc.card_path.read_text())
+    card["gates"][-1]["passed"] = True  # pretend the gate passed, on the eval set of svc
+    card["gates"][-1]["eval_version"] = svc.current_eval_version()
+    svc.card_path.write_text(json.dumps(card))
+    assert svc._served_spec().kind == "student"
+    other = DeforestationService(dctx, dataclasses.replace(_tiny_config(), eval_pairs=2))
+    assert other.current_eval_version() != svc.current_eval_version()
+    assert other._served_spec().kind == "teacher"  # the card was gated on another eval set
