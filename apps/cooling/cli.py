@@ -1,4 +1,4 @@
-"""`greenstack run cooling` and `greenstack cooling evaluate`. Import stays light (argparse)."""
+"""`greenstack run cooling`, `greenstack cooling evaluate|recheck-gate`. Import stays light."""
 
 from __future__ import annotations
 
@@ -40,6 +40,12 @@ def register(run_parsers: Any, top_parsers: Any) -> None:
     ev.add_argument("--days", type=int, default=None, help="days from 1 June (default: to 30 Sep)")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.set_defaults(func=evaluate)
+    rc = sub.add_parser("recheck-gate", help="rebuild the compact gate's eval set with today's code "
+                        "and data; record its inputs in the card if it is the one the gate ran on",
+                        description="for model cards written before cards recorded what the "
+                        "gate's eval set is built from: serving refuses their gate until then")
+    rc.add_argument("--building", choices=["office", "datahall"], default="office")
+    rc.set_defaults(func=recheck_gate)
 
 
 def _progress() -> tuple[Any, Callable[[str, int, int], None]]:
@@ -120,3 +126,15 @@ def evaluate(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
     print_table(f"{out['scenario']} ({out['building']}), {out['period']}, simulated; agent = "
                 f"{out['agent_algo']}", out["controllers"])
     return 0
+
+
+def recheck_gate(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
+    """Rebuild the gate's eval set for the building's card; 0 if it matched (inputs recorded)."""
+    from apps.cooling.gate_eval import recheck_card
+    from apps.cooling.service import CoolingService
+
+    ctx = ctx_factory()
+    res = recheck_card(CoolingService(ctx).card_path_for(args.building), ctx.data_dir)
+    print(f"{res.card_path}: gated on {res.gated_version[:12]}, rebuilt {res.rebuilt_version[:12]}"
+          f" -> {res.reason}")
+    return 0 if res.recorded else 1

@@ -91,15 +91,24 @@ def torch_param_bytes(module: Any) -> int:
     return int(sum(p.numel() * p.element_size() for p in module.parameters()))
 
 
+def gate_eval_set(teacher: Any, obs: np.ndarray, slices: dict[str, np.ndarray]) -> Any:
+    """The gate's EvalSet: held-out observations labelled with the torch actor's own actions."""
+    import torch
+
+    from core.gates import EvalSet
+
+    with torch.no_grad():
+        ref_actions = teacher(torch.as_tensor(obs, dtype=torch.float32)).numpy().reshape(-1)
+    return EvalSet(name="cooling-heldout-states", inputs=obs.astype(np.float32),
+                   targets=ref_actions, slices=slices)
+
+
 def gate_compact(teacher: Any, compact: NumpyPolicy, obs: np.ndarray, slices: dict[str, np.ndarray],
                  meter: Any = None, reference_name: str = "agent-actor") -> Any:
     """core.gates verdict of ``compact`` against the torch actor on held-out observations."""
     import torch
 
-    from core.gates import BenchmarkConfig, Candidate, EvalSet, GateSpec, evaluate_gate
-
-    with torch.no_grad():
-        ref_actions = teacher(torch.as_tensor(obs, dtype=torch.float32)).numpy().reshape(-1)
+    from core.gates import BenchmarkConfig, Candidate, GateSpec, evaluate_gate
 
     def ref_predict(batch: Any) -> np.ndarray:
         with torch.no_grad():
@@ -108,8 +117,7 @@ def gate_compact(teacher: Any, compact: NumpyPolicy, obs: np.ndarray, slices: di
     def cand_predict(batch: Any) -> np.ndarray:
         return compact.predict(np.asarray(batch)).reshape(-1)
 
-    eval_set = EvalSet(name="cooling-heldout-states", inputs=obs.astype(np.float32),
-                       targets=ref_actions, slices=slices)
+    eval_set = gate_eval_set(teacher, obs, slices)
     spec = GateSpec(metric="action_agreement", metric_fn=action_agreement, higher_is_better=True,
                     max_drop=0.10, max_slice_drop=0.20, min_speedup=1.5, max_size_ratio=0.5)
     ref = Candidate(name=reference_name, predict=ref_predict, size_bytes=torch_param_bytes(teacher))

@@ -113,22 +113,7 @@ def test_changed_teacher_and_unrecorded_inputs_are_refused(site, teacher_zip: Pa
 
 def test_same_inputs_build_the_same_eval_set(teacher_zip: Path) -> None:
     """The premise of storing inputs instead of rebuilding: the rollout is deterministic."""
-    import torch
-
-    from apps.cooling.agents import actor_network, load_model
-    from apps.cooling.scenario import held_out_specs
-    from apps.cooling.train import rollout_states
-    from core.gates import EvalSet
-
-    versions = []
-    for _ in range(2):
-        teacher = load_model(teacher_zip, "ppo")
-        obs, slices = rollout_states(teacher, held_out_specs("office")[:1], "office",
-                                     days=GATE_DAYS, start_day=START_DAY)
-        with torch.no_grad():
-            targets = actor_network(teacher)(torch.as_tensor(obs)).numpy().reshape(-1)
-        versions.append(EvalSet("cooling-heldout-states", obs, targets, slices).version)
-    assert versions[0] == versions[1]
+    assert _rebuilt_version(teacher_zip, DATA) == _rebuilt_version(teacher_zip, DATA)
 
 
 def test_code_fingerprint_follows_the_rollout_imports() -> None:
@@ -137,3 +122,56 @@ def test_code_fingerprint_follows_the_rollout_imports() -> None:
     closure = _module_closure(ROOT_MODULES)
     assert {"apps.cooling.env", "apps.cooling.office", "apps.cooling.scenario"} <= closure
     assert not {"apps.cooling.bms", "apps.cooling.page", "apps.cooling.pipeline"} & closure
+
+
+def _rebuilt_version(teacher_zip: Path, data: Path) -> str:
+    from apps.cooling.agents import actor_network, load_model
+    from apps.cooling.compact import gate_eval_set
+    from apps.cooling.scenario import held_out_specs
+    from apps.cooling.train import rollout_states
+
+    teacher = load_model(teacher_zip, "ppo")
+    obs, slices = rollout_states(teacher, held_out_specs("office", data), "office",
+                                 days=GATE_DAYS, start_day=START_DAY)
+    return gate_eval_set(actor_network(teacher), obs, slices).version
+
+
+def _old_card(card_path: Path, gated_version: str) -> None:
+    """The card as written before cards recorded their eval-set inputs."""
+    from core.gates import ModelCard
+
+    card = ModelCard.load(card_path)
+    gate = {**card.gates[-1], "eval_version": gated_version}
+    card.model_copy(update={"gates": (gate,), "eval_version": gated_version,
+                            "protocol": {"plan": {"eval_days": GATE_DAYS}, "building": "office"}}
+                    ).save(card_path)
+
+
+def test_recheck_records_inputs_only_when_the_rebuilt_eval_set_is_the_gated_one(site, teacher_zip,
+                                                                               ctx, capsys) -> None:
+    import dataclasses
+
+    from apps.cooling import cli
+    from apps.cooling.gate_eval import recheck_card
+    from core.gates import ModelCard
+
+    card_path, data = site
+    _old_card(card_path, "c" * 64)  # gated on states today's code and data do not produce
+    assert _served(card_path, data).endswith("/ppo-reference")
+    res = recheck_card(card_path, data)
+    assert not res.recorded and res.rebuilt_version != res.gated_version
+    assert "gate_eval_set" not in ModelCard.load(card_path).protocol  # left as it was
+
+    _old_card(card_path, _rebuilt_version(teacher_zip, data))
+    ctx = dataclasses.replace(ctx, data_dir=data, models_dir=card_path.parent.parent)
+    target = ctx.app_models_dir("cooling") / card_path.name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    for f in card_path.parent.iterdir():
+        shutil.copyfile(f, target.parent / f.name)
+
+    class Args:
+        building = "office"
+
+    assert cli.recheck_gate(Args, lambda: ctx) == 0
+    assert "inputs are now recorded" in capsys.readouterr().out
+    assert _served(target, data).endswith("/compact-mlp32")
