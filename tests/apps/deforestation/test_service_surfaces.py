@@ -156,6 +156,6 @@ def test_student_served_only_if_gate_passed_on_the_current_eval_set(ran, dctx) -
     card["gates"][-1]["eval_version"] = svc.current_eval_version()
     svc.card_path.write_text(json.dumps(card))
     assert svc._served_spec().kind == "student"
-    other = DeforestationService(dctx, dataclasses.replace(_tiny_config(), eval_pairs=2))
+    other = DeforestationService(dctx, dataclasses.replace(_tiny_config(), eval_pairs=6))
     assert other.current_eval_version() != svc.current_eval_version()
     assert other._served_spec().kind == "teacher"  # the card was gated on another eval set
