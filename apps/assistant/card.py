@@ -69,7 +69,12 @@ def write_card(ctx: AppContext, path: Path, outcome: GateOutcome, gate_run: Any,
 
 
 def book_saving(ctx: AppContext, run_id: str, naive: ReplayStats, eff: ReplayStats) -> None:
-    """Record the measured replay saving (naive − efficient) in the ledger, if positive."""
+    """Record the measured replay saving (naive − efficient) in the ledger, if positive.
+
+    An estimate of one counterfactual (this workload vs the naive configuration): core.impact
+    counts only the latest record per baseline, so a replay after a code change supersedes the
+    earlier one instead of adding to it. Keep the baseline text stable for the same workload.
+    """
     from core.energy.measurement import METHOD_UNCERTAINTY_REL
 
     saved_kg = naive.co2e_kg - eff.co2e_kg
