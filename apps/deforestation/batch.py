@@ -143,7 +143,7 @@ def process_tile(spec: JobSpec, tile: Tile) -> TileOutcome:
         return TileOutcome(tile.name, "failed", time.perf_counter() - t0, msg)
     torch.set_num_threads(spec.model.torch_threads)
     model = _model(spec.model)
-    probs = np.stack([predict_probs(model, before.data), predict_probs(model, after.data)])
+    probs = predict_probs(model, np.stack([before.data, after.data]))  # both dates, one pass
     valid = before.valid & after.valid
     _atomic_write(tdir / f"{tile.name}.npy", lambda p: _save_npy(p, probs))
     _atomic_write(tdir / f"{tile.name}.valid.npy", lambda p: _save_npy(p, valid))

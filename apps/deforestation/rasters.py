@@ -9,6 +9,8 @@ into :class:`DataError` naming the file, so a batch can report the file as faile
 from __future__ import annotations
 
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -58,6 +60,34 @@ def _open(path: Path) -> Any:
             f"{path}: not a raster rasterio can read ({e}); check the file is a complete "
             "GeoTIFF/COG/JP2 (re-download it if it was truncated)"
         ) from e
+
+
+_HANDLES = threading.local()
+_HANDLES_PER_THREAD = 16
+
+
+def _open_cached(path: Path) -> Any:
+    """An open dataset for ``path``, kept per thread between reads.
+
+    Batch tiles read small windows of the same files over and over; opening a GeoTIFF/JP2 costs
+    more than reading a 200-px window of it. Handles are per thread (a rasterio dataset must not
+    be shared between threads), keyed by path, size and mtime (a replaced file is reopened), and
+    the least recently used one is closed beyond 16 per thread.
+    """
+    try:
+        st = path.stat()
+    except OSError:
+        return _open(path)  # raises the DataError that names the missing file
+    cache: OrderedDict[tuple[str, int, int], Any] = _HANDLES.__dict__.setdefault(
+        "datasets", OrderedDict())
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    ds = cache.pop(key, None)
+    if ds is None or ds.closed:
+        ds = _open(path)
+    cache[key] = ds
+    while len(cache) > _HANDLES_PER_THREAD:
+        cache.popitem(last=False)[1].close()
+    return ds
 
 
 def _find_band_file(folder: Path, band_id: str, extensions: Sequence[str]) -> Path:
@@ -146,7 +176,7 @@ class RasterSource:
         from rasterio.enums import Resampling
         from rasterio.vrt import WarpedVRT
 
-        ds = stack.enter_context(_open(bf.path))
+        ds = _open_cached(bf.path)
         nodata = ds.nodata if ds.nodata is not None else self.sensor.fill_dn
         same_grid = (ds.transform == self.transform and ds.width == self.width
                      and ds.height == self.height)

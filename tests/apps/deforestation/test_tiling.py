@@ -58,3 +58,24 @@ def test_grid_covers_image_once_and_rejects_bad_sizes() -> None:
     assert (cover == 1).all()
     with pytest.raises(ConfigError):
         tile_grid(10, 10, 8, 16)
+
+
+def test_student_forward_equals_its_concatenation_form(tiny_models: dict[str, Path]) -> None:
+    """The student computes head(cat[up(up(cat[up(quarter), mid])), full]) without the
+    concatenations (sum of per-part convolutions, 1×1 projection before upsampling)."""
+    import torch
+    from torch import nn
+
+    from apps.deforestation.model import load
+
+    s = load("student", 3, tiny_models["student"])
+    x = torch.rand(2, 3, 64, 96) * 0.3
+    up = nn.functional.interpolate
+    with torch.inference_mode():
+        z = (x - s.band_mean) / s.band_std
+        f = s.full(z)
+        h = s.mid(f)
+        q = up(s.quarter(h), scale_factor=2.0, mode="nearest")
+        h = up(s.up(torch.cat([q, h], 1)), scale_factor=2.0, mode="nearest")
+        expected = s.head(torch.cat([h, f], 1))
+        torch.testing.assert_close(s(x), expected, rtol=1e-5, atol=1e-5)
