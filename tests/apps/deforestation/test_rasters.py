@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import numpy as np
@@ -92,3 +94,17 @@ def test_band_maps_are_declarative() -> None:
     assert sensor_by_name("landsat8_bgr").file_index("red") == 3
     with pytest.raises(ConfigError, match="unknown sensor"):
         sensor_by_name("modis")
+
+
+def test_a_replaced_file_is_read_again_not_served_from_an_open_handle(tmp_path: Path) -> None:
+    path = tmp_path / "scene.tif"
+    t = Affine(10, 0, 500000, 0, -10, 4000000)
+    write_raster(path, np.full((3, 8, 8), 100, np.uint8), "EPSG:32633", t)
+    src = RasterSource(path, "rgb8")
+    first = src.read().data
+    write_raster(path, np.full((3, 8, 8), 200, np.uint8), "EPSG:32633", t)
+    os.utime(path, ns=(time.time_ns() + 10**9, time.time_ns() + 10**9))  # a distinct mtime
+    assert src.read().data.mean() > first.mean()
+    path.unlink()
+    with pytest.raises(DataError, match="no such file"):
+        src.read()
