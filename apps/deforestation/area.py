@@ -7,6 +7,7 @@ on the pixel outline transformed to longitude/latitude.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,14 +42,30 @@ class PixelAreaGrid:
 
 def pixel_area_grid(transform: Any, crs: Any, rows: int, cols: int,
                     col_block: int = 256) -> PixelAreaGrid:
-    """Geodesic area of pixels of a north-up grid; one polygon per (row, column block)."""
-    from pyproj import Geod, Transformer
+    """Geodesic area of pixels of a north-up grid; one polygon per (row, column block).
 
+    Grids are computed once per process and reused (read-only arrays): batch jobs over the same
+    scene, and the gate's repeated end-to-end runs, would otherwise redo the same geodesy.
+    """
     if crs is None:
         raise DataError("the raster has no CRS, so pixel areas cannot be computed; assign one "
                         "(e.g. gdal_edit.py -a_srs EPSG:xxxx) first")
     if transform.b != 0 or transform.d != 0:
         raise DataError("rotated rasters are not supported for area; warp to a north-up grid")
+    return _area_grid(tuple(transform)[:6], _crs_key(crs), rows, cols, col_block)
+
+
+def _crs_key(crs: Any) -> str:
+    return crs.to_wkt() if hasattr(crs, "to_wkt") else str(crs)
+
+
+@functools.lru_cache(maxsize=16)
+def _area_grid(t: tuple[float, ...], crs: str, rows: int, cols: int,
+               col_block: int) -> PixelAreaGrid:
+    from affine import Affine
+    from pyproj import Geod, Transformer
+
+    transform = Affine(*t)
     geod = Geod(ellps="WGS84")
     to_lonlat = Transformer.from_crs(crs, "EPSG:4326", always_xy=True)
     n_blocks = -(-cols // col_block)
@@ -66,4 +83,5 @@ def pixel_area_grid(transform: Any, crs: Any, rows: int, cols: int,
             area[r, b] = abs(a_m2) / (c1 - c0)
     if not np.all(np.isfinite(area)):
         raise DataError("pixel areas are not finite: the grid lies outside its CRS's valid area")
+    area.setflags(write=False)  # shared between callers through the cache
     return PixelAreaGrid(area_m2=area, col_block=col_block)

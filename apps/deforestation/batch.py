@@ -212,13 +212,31 @@ def run_job(spec: JobSpec, client: Any = None, progress: Progress = None,
     return JobResult(**base, wall_s=time.perf_counter() - t0, **assembled)
 
 
-def _core_loss(spec: JobSpec, tile: Tile, tiles: list[Tile], failed: set[str]) -> LossMap:
+class _TileOutputs:
+    """Tile probabilities loaded once each while assembling; tiles come in row-major order and
+    only neighbours overlap, so the cache keeps about three rows of tiles."""
+
+    def __init__(self, tdir: Path, keep: int) -> None:
+        self.tdir, self.keep = tdir, keep
+        self._loaded: dict[str, np.ndarray] = {}
+
+    def get(self, t: Tile) -> np.ndarray:
+        if t.name not in self._loaded:
+            self._loaded[t.name] = np.load(self.tdir / f"{t.name}.npy").reshape(
+                6, t.read_rows, t.read_cols)
+            if len(self._loaded) > self.keep:
+                self._loaded.pop(next(iter(self._loaded)))  # oldest first (dicts keep order)
+        return self._loaded[t.name]
+
+
+def _core_loss(spec: JobSpec, tile: Tile, tiles: list[Tile], failed: set[str],
+               outputs: _TileOutputs) -> LossMap:
     rows, cols = spec.before.shape
     tdir = spec.out_dir / "tiles"
     nb = [t for t in tiles if t.name not in failed
           and t.read_row < tile.core_row + tile.core_rows and tile.core_row < t.read_row + t.read_rows
           and t.read_col < tile.core_col + tile.core_cols and tile.core_col < t.read_col + t.read_cols]
-    outs = [(t, np.load(tdir / f"{t.name}.npy").reshape(6, t.read_rows, t.read_cols)) for t in nb]
+    outs = [(t, outputs.get(t)) for t in nb]
     blended = blend_tile_outputs(tile, rows, cols, spec.overlap_px, outs)
     own = np.load(tdir / f"{tile.name}.valid.npy")
     r, c = tile.core_row - tile.read_row, tile.core_col - tile.read_col
@@ -231,10 +249,12 @@ def assemble(spec: JobSpec, tiles: list[Tile], failed: set[str]) -> dict[str, An
     rows, cols = spec.before.shape
     codes = np.full((rows, cols), UNKNOWN, dtype=np.uint8)
     conf = np.zeros((rows, cols), dtype=np.float32)
+    per_row = -(-cols // spec.tile_px)
+    outputs = _TileOutputs(spec.out_dir / "tiles", keep=3 * per_row + 2)
     for tile in tiles:
         if tile.name in failed:
             continue
-        lm = _core_loss(spec, tile, tiles, failed)
+        lm = _core_loss(spec, tile, tiles, failed, outputs)
         cs = (slice(tile.core_row, tile.core_row + tile.core_rows),
               slice(tile.core_col, tile.core_col + tile.core_cols))
         codes[cs], conf[cs] = lm.codes, lm.confidence
