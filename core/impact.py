@@ -4,7 +4,9 @@ Definitions (also in docs/carbon.md):
 - footprint: sum of ledger footprints (kWh measured, kgCO2e with PUE), by phase; its low/high
   range applies each record's ``uncertainty_rel`` (errors taken as fully correlated).
 - savings: saving records except kind ``monitoring`` (emissions *represented* by what an app
-  detects, e.g. forest loss: reported separately, never counted as a saving), after superseding:
+  detects, e.g. forest loss: reported separately, never counted as a saving, and superseded
+  like an estimate: the latest record per monitored area, named in its baseline), after
+  superseding:
   - an *event* (kind in ``EVENT_SAVING_KINDS``: a reused run, a batch job started in
     a low-carbon window) happened once per record, so every event record counts;
   - any other kind is a pipeline's *estimate* of a counterfactual (compact model vs reference
@@ -138,7 +140,7 @@ class ImpactReport:
             savings_by_kind=_by_kind(counted, split.superseded),
             savings=total,
             savings_note=split.note,
-            monitoring=_saving_total(MONITORING, [s for s in savings if s.kind == MONITORING], []),
+            monitoring=_monitoring_total([s for s in savings if s.kind == MONITORING]),
             net_kg=total.co2e_kg - fp_kg,
             net_kg_low=total.co2e_kg_low - fp_high,
             net_kg_high=total.co2e_kg_high - fp_low,
@@ -178,6 +180,13 @@ def estimate_key(record: SavingRecord) -> tuple[str, str, str] | None:
     if record.kind in EVENT_SAVING_KINDS:
         return None
     return (record.app, record.kind, record.baseline)
+
+
+def _monitoring_total(records: list[SavingRecord]) -> SavingTotal:
+    """Monitoring records are estimates too: the same area accounted again (same baseline text,
+    which names what was mapped) replaces the earlier figure instead of adding to it."""
+    split = split_savings(records)
+    return _saving_total(MONITORING, split.counted, split.superseded)
 
 
 def split_savings(savings: Sequence[SavingRecord]) -> SavingsSplit:

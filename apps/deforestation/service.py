@@ -107,7 +107,9 @@ class DeforestationService:
             app=pl.APP, run_id=run_id, kind="monitoring",
             co2e_kg=acct.co2_t_with_roots * 1000, co2e_kg_low=acct.co2_t_with_roots_low * 1000,
             co2e_kg_high=acct.co2_t_with_roots_high * 1000, energy_kwh=None,
-            baseline="none: monitoring, not an avoided emission", method=acct.method,
+            # The baseline names what was mapped: accounting the same area again supersedes the
+            # earlier figure in core.impact instead of adding to it.
+            baseline=f"none: monitoring of {source}, not an avoided emission", method=acct.method,
             assumptions={"label": MONITORING_LABEL, "loss_ha": acct.loss_ha, "source": source,
                          "co2_t_above_ground": acct.co2_t_above_ground, **acct.factors},
             notes=MONITORING_LABEL)

@@ -126,13 +126,15 @@ def test_estimates_of_other_baselines_apps_or_kinds_are_separate(tmp_path: Path)
     assert ImpactReport.from_ledger(led, app="b").savings.co2e_kg == pytest.approx(8.0)
 
 
-def test_monitoring_stays_apart_from_superseding(tmp_path: Path) -> None:
+def test_monitoring_stays_apart_and_the_same_area_counts_once(tmp_path: Path) -> None:
     led = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
-    _saving(led, "monitoring", 100.0, baseline="none")
-    _saving(led, "monitoring", 50.0, baseline="none")
-    _saving(led, "avoided", 1.0, baseline="none")
+    _saving(led, "monitoring", 100.0, baseline="none: monitoring of area A")
+    _saving(led, "monitoring", 50.0, baseline="none: monitoring of area B")
+    _saving(led, "monitoring", 70.0, baseline="none: monitoring of area A")  # A accounted again
+    _saving(led, "avoided", 1.0, baseline="none: monitoring of area A")
     r = ImpactReport.from_ledger(led)
-    assert r.monitoring.co2e_kg == pytest.approx(150.0) and r.monitoring.records == 2
+    assert r.monitoring.co2e_kg == pytest.approx(120.0) and r.monitoring.records == 2
+    assert r.monitoring.superseded == 1
     assert r.savings.co2e_kg == pytest.approx(1.0) and r.savings.superseded == 0
 
 
