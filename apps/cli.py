@@ -369,6 +369,8 @@ def _print_reports(reports: list[Any]) -> None:
     _console().print(table)
     for r in reports:
         print(f"{r.app or 'ALL'}: payback {r.payback_note}; intensity: {'; '.join(r.intensity_sources)}")
+        if r.savings.superseded:  # the savings column left these out; say so next to it
+            print(f"{r.app or 'ALL'}: savings: {r.savings_note}")
 
 
 def cmd_run_all(args: argparse.Namespace, ctx_factory: CtxFactory) -> int:

@@ -79,24 +79,46 @@ def summary_rows(reports: dict[str, ImpactReport]) -> list[dict[str, Any]]:
 
 
 def savings_rows(ledger: Any, app: str) -> list[dict[str, Any]]:
-    """Each saving record of an app with its baseline, method, range and assumptions."""
+    """Each saving record of an app, in ledger order, with whether it counts and its basis.
+
+    Whether a record counts follows core.impact (``split_savings``): an older estimate of the same
+    app, kind and baseline is shown but marked superseded; ``monitoring`` is reported apart.
+    """
+    from core.impact import MONITORING, estimate_key, split_savings
+
+    records = ledger.savings(app=app)
+    counted = split_savings([s for s in records if s.kind != MONITORING]).counted
+    counted_ids = {s.id for s in counted}
+    latest_id = {estimate_key(s): s.id for s in counted}
     rows = []
-    for s in ledger.savings(app=app):
-        assumptions = "; ".join(
-            f"{k} = {v.get('value')} ({v.get('source', 'no source')})" if isinstance(v, dict)
-            else f"{k} = {v}"
-            for k, v in s.assumptions.items()
-        )
+    for s in records:
+        if s.kind == MONITORING:
+            status = "no: monitoring, reported apart"
+        elif s.id in counted_ids:
+            status = "yes"
+        else:
+            status = f"no: superseded by #{latest_id[estimate_key(s)]}"
         rows.append({
-            "Kind": s.kind + (" (reported, not counted)" if s.kind == "monitoring" else ""),
+            "Record": f"#{s.id}",
+            "Kind": s.kind,
+            "Counted": status,
             "Central": fmt_kg(s.co2e_kg),
             "Range": f"{fmt_kg(s.co2e_kg_low)} – {fmt_kg(s.co2e_kg_high)}",
             "Baseline": s.baseline,
             "Method": s.method,
-            "Assumptions": assumptions or "—",
+            "Assumptions": _assumptions_text(s.assumptions),
             "Run": s.run_id,
         })  # fmt: skip
     return rows
+
+
+def _assumptions_text(assumptions: dict[str, Any]) -> str:
+    text = "; ".join(
+        f"{k} = {v.get('value')} ({v.get('source', 'no source')})" if isinstance(v, dict)
+        else f"{k} = {v}"
+        for k, v in assumptions.items()
+    )
+    return text or "—"
 
 
 def sci_rows(report: ImpactReport) -> list[dict[str, Any]]:
@@ -163,6 +185,8 @@ def _render_totals(total: ImpactReport) -> None:
                    help=f"savings − footprint; range {fmt_kg(total.net_kg_low)} – "
                         f"{fmt_kg(total.net_kg_high)}")
     cols[3].metric("Payback", fmt_payback(total), help=total.payback_note)
+    if total.savings.superseded:
+        st.caption(f"Savings: {total.savings_note}.")
     if total.monitoring.records:
         st.caption(
             f"Monitoring (reported, not counted as savings): {fmt_kg(total.monitoring.co2e_kg)} "
@@ -260,6 +284,7 @@ def _render_app_details(ctx: AppContext, app: str, report: ImpactReport) -> None
         if saving_rows:
             st.markdown("**Savings and their basis**")
             st.dataframe(saving_rows, hide_index=True, width="stretch")
+            st.caption(f"{report.savings_note}.")
         if report.sci:
             st.markdown("**SCI per functional unit** (operational; embodied not in the ledger)")
             st.dataframe(sci_rows(report), hide_index=True, width="stretch")

@@ -18,7 +18,7 @@ from apps.deps import ContextDep, ReadDep
 from apps.metrics import AppTotals
 from apps.registry import APP_NAMES
 from core.errors import GreenstackError
-from core.impact import ImpactReport
+from core.impact import ImpactReport, split_savings
 
 logger = logging.getLogger(__name__)
 
@@ -157,20 +157,25 @@ def ledger_apps(ledger: Any) -> list[str]:
 
 
 def ledger_totals(ledger: Any) -> list[AppTotals]:
-    """Per-app footprint energy/emissions and central savings (``monitoring`` excluded)."""
+    """Per-app footprint energy/emissions and central savings (``monitoring`` excluded).
+
+    Savings follow core.impact's superseding rule (``split_savings``: every event, only the
+    latest estimate per app, kind and baseline), so they equal ``/v1/impact``'s. ``records``
+    counts every footprint and non-monitoring saving record read, superseded ones included.
+    """
     footprints = ledger.footprints()
     savings = [s for s in ledger.savings() if s.kind != "monitoring"]
+    counted = split_savings(savings).counted
     rows = []
     for app in sorted({r.app for r in footprints} | {s.app for s in savings}):
         mine = [r for r in footprints if r.app == app]
-        saved = [s for s in savings if s.app == app]
         rows.append(
             AppTotals(
                 app=app,
                 footprint_energy_kwh=sum(r.energy_kwh for r in mine),
                 footprint_co2e_kg=sum(r.co2e_kg for r in mine),
-                saved_co2e_kg=sum(s.co2e_kg for s in saved),
-                records=len(mine) + len(saved),
+                saved_co2e_kg=sum(s.co2e_kg for s in counted if s.app == app),
+                records=len(mine) + sum(1 for s in savings if s.app == app),
             )
         )
     return rows

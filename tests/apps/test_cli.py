@@ -129,6 +129,20 @@ def test_zones_and_report(env: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert "payback" in capsys.readouterr().out
 
 
+def test_report_table_says_when_estimates_were_superseded(env: str, capsys: pytest.CaptureFixture[str]) -> None:
+    ledger = Ledger(env)
+    for kind, kg in (("cooling_control", 10.0), ("reuse", 0.5), ("cooling_control", 12.0),
+                     ("reuse", 0.25)):
+        ledger.record_saving(app="t", run_id="x", kind=kind, co2e_kg=kg, baseline="b", method="m")
+    assert cli.main(["--ledger-url", env, "report"]) == 0
+    out = capsys.readouterr().out
+    assert "12.75" in out and "22.75" not in out
+    assert "t: savings: 3 saving records counted; 1 older estimates superseded" in out
+    ledger.record_saving(app="u", run_id="y", kind="reuse", co2e_kg=1.0, baseline="b", method="m")
+    assert cli.main(["--ledger-url", env, "report", "--app", "u"]) == 0
+    assert "superseded" not in capsys.readouterr().out  # nothing left out, nothing to explain
+
+
 def test_run_all_reports_errors_and_keeps_going(capsys: pytest.CaptureFixture[str]) -> None:
     calls: list[str] = []
 
