@@ -9,10 +9,12 @@ from apps.assistant.gate import GateConfig
 from apps.assistant.gate_run import GateOutcome
 from apps.assistant.replay import ReplayStats
 from apps.assistant.runtime import SHIPPED_FILE, SHIPPED_MODEL_ID
+from apps.assistant.tokens import SHORT_SYSTEM_PROMPT, VERBOSE_SYSTEM_PROMPT
 from apps.assistant.variants import REFERENCE
 from core.units import j_to_kwh
 
 if TYPE_CHECKING:
+    from apps.assistant.serving import ServeConfig
     from apps.context import AppContext
 
 APP = "assistant"
@@ -68,12 +70,35 @@ def write_card(ctx: AppContext, path: Path, outcome: GateOutcome, gate_run: Any,
     return card.save(path)
 
 
-def book_saving(ctx: AppContext, run_id: str, naive: ReplayStats, eff: ReplayStats) -> None:
+def naive_baseline(naive_config: ServeConfig) -> str:
+    """The saving's baseline text, read from the configuration the naive replay ran with.
+
+    It names the counterfactual core.impact supersedes by, so a replay under another naive
+    configuration (e.g. another completion cap) is another estimate, never a replacement. With
+    ``pipeline.naive_config()`` defaults the text is the one booked before it was derived
+    (``…, no caches, 96-token cap``), so those older records are still superseded.
+    """
+    policy = naive_config.policy
+    prompt = {VERBOSE_SYSTEM_PROMPT: "verbose", SHORT_SYSTEM_PROMPT: "short",
+              None: "no"}.get(policy.system_prompt, "custom")
+    history = ("full history" if not policy.summarise
+               and policy.history_budget_tokens >= naive_config.n_ctx
+               else f"history trimmed to {policy.history_budget_tokens} tokens")
+    caches = [name for name, on in (("exact", naive_config.exact_cache),
+                                    ("semantic", naive_config.semantic_cache)) if on]
+    return (f"naive serving: {REFERENCE} reference, {prompt} system prompt, {history}, "
+            f"{' + '.join(caches) + ' cache' if caches else 'no caches'}, "
+            f"{policy.default_max_tokens}-token cap")
+
+
+def book_saving(ctx: AppContext, run_id: str, naive: ReplayStats, eff: ReplayStats,
+                naive_config: ServeConfig) -> None:
     """Record the measured replay saving (naive − efficient) in the ledger, if positive.
 
-    An estimate of one counterfactual (this workload vs the naive configuration): core.impact
-    counts only the latest record per baseline, so a replay after a code change supersedes the
-    earlier one instead of adding to it. Keep the baseline text stable for the same workload.
+    An estimate of one counterfactual (this workload vs the naive configuration, described by
+    :func:`naive_baseline` from ``naive_config``, the configuration ``naive`` was replayed with):
+    core.impact counts only the latest record per baseline, so a replay after a code change
+    supersedes the earlier one instead of adding to it.
     """
     from core.energy.measurement import METHOD_UNCERTAINTY_REL
 
@@ -86,8 +111,7 @@ def book_saving(ctx: AppContext, run_id: str, naive: ReplayStats, eff: ReplaySta
         app=APP, run_id=run_id, kind="efficient_serving", co2e_kg=saved_kg,
         co2e_kg_low=saved_kg * (1 - rel), co2e_kg_high=saved_kg * (1 + rel),
         energy_kwh=j_to_kwh(naive.energy_j - eff.energy_j),
-        baseline=(f"naive serving: {REFERENCE} reference, verbose system prompt, full history, "
-                  "no caches, 96-token cap"),
+        baseline=naive_baseline(naive_config),
         method=(f"measured replay of {naive.conversations} conversations ({naive.requests} "
                 f"requests) per configuration, energy {naive.method}"),
         assumptions={"intensity_g_per_kwh": {"value": intensity.g_per_kwh,

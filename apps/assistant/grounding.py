@@ -1,7 +1,9 @@
 """Grounding: answer questions about greenstack's own results from the ledger and model cards.
 
 Retrieval is deterministic (keyword intent + app filter); every fact carries a citation id
-(``ledger:saving#<id>``, ``ledger:footprint#<id>``, ``card:<app>/<file>``) returned with the answer.
+(``ledger:saving#<id>``, ``ledger:savings#<ids>`` as ``3-5,9``, ``ledger:footprints#<a>-<b>``,
+``card:<app>/<file>``) returned with the answer. Savings are counted as core.impact counts them:
+a superseded estimate is neither summed nor cited.
 """
 
 from __future__ import annotations
@@ -69,17 +71,10 @@ def retrieve(question: str, ledger: Ledger, models_dir: Path, max_facts: int = 8
     facts: list[str] = []
     cites: list[str] = []
     for app in _apps_in(question):
-        savings = [s for s in ledger.savings(app=app)
-                   if s.kind != "monitoring" and (since is None or s.created_unix_s >= since)]
-        if savings:
-            total = sum(s.co2e_kg for s in savings)
-            low = sum(s.co2e_kg_low for s in savings)
-            high = sum(s.co2e_kg_high for s in savings)
-            kinds = sorted({s.kind for s in savings})
-            facts.append(f"{app} saved {total:.6g} kgCO2e ({period}; range {low:.6g}-{high:.6g}; "
-                         f"kinds: {', '.join(kinds)}; baseline: {savings[-1].baseline})")
-            cites.append(f"ledger:saving#{savings[-1].id}" if len(savings) == 1 else
-                         f"ledger:savings#{savings[0].id}-{savings[-1].id}")
+        saving = _saving_fact(ledger, app, since, period)
+        if saving:
+            facts.append(saving[1])
+            cites.append(saving[0])
         prints = [f for f in ledger.footprints(app=app)
                   if since is None or f.created_unix_s >= since]
         if prints:
@@ -95,6 +90,42 @@ def retrieve(question: str, ledger: Ledger, models_dir: Path, max_facts: int = 8
                      "`greenstack run <app>` first")
         cites.append("ledger:empty")
     return Grounding(tuple(facts[:max_facts]), tuple(cites[:max_facts]))
+
+
+def _saving_fact(ledger: Ledger, app: str, since: float | None,
+                 period: str) -> tuple[str, str] | None:
+    """(citation, fact) for an app's savings created since ``since`` (unix s; None: all time).
+
+    Counted as core.impact counts them (``split_savings``): every event, only the latest estimate
+    per kind and baseline; superseded estimates are named in the fact but neither summed nor cited.
+    """
+    from core.impact import MONITORING, split_savings
+
+    split = split_savings([s for s in ledger.savings(app=app) if s.kind != MONITORING])
+    counted = [s for s in split.counted if since is None or s.created_unix_s >= since]
+    superseded = [s for s in split.superseded if since is None or s.created_unix_s >= since]
+    if not counted:
+        return None
+    low, high = sum(s.co2e_kg_low for s in counted), sum(s.co2e_kg_high for s in counted)
+    note = (f"; {len(superseded)} older estimates superseded by a later one, not counted"
+            if superseded else "")
+    fact = (f"{app} saved {sum(s.co2e_kg for s in counted):.6g} kgCO2e ({period}; range "
+            f"{low:.6g}-{high:.6g}; {len(counted)} records counted{note}; kinds: "
+            f"{', '.join(sorted({s.kind for s in counted}))}; baseline: {counted[-1].baseline})")
+    if len(counted) == 1:
+        return f"ledger:saving#{counted[0].id}", fact
+    return f"ledger:savings#{_id_ranges([s.id for s in counted])}", fact
+
+
+def _id_ranges(ids: list[int]) -> str:
+    """Ascending ids as runs: [1, 2, 3, 5] → ``1-3,5``."""
+    runs: list[list[int]] = []
+    for i in ids:
+        if runs and i == runs[-1][-1] + 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return ",".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in runs)
 
 
 def _card_facts(app_dir: Path) -> list[tuple[str, str]]:

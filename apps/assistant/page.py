@@ -52,17 +52,26 @@ def _meta_line(meta: dict[str, Any]) -> str:
     return line
 
 
+def booked_savings_g(ctx: AppContext) -> tuple[float, str]:
+    """The assistant's booked savings in gCO2e, counted as core.impact counts them (every reused
+    run; only the latest replay estimate per baseline), and a sentence saying what was counted."""
+    from core.impact import MONITORING, split_savings
+
+    split = split_savings([s for s in ctx.ledger.savings(app="assistant") if s.kind != MONITORING])
+    return sum(s.co2e_kg for s in split.counted) * 1e3, split.note
+
+
 def _savings(st: Any, ctx: AppContext, service: AssistantService) -> None:
     totals = service.totals
-    booked = ctx.ledger.savings(app="assistant")
+    booked_g, note = booked_savings_g(ctx)
     serve = ctx.ledger.footprints(app="assistant", phase="serve")
     cols = st.columns(4)
     cols[0].metric("requests this session", totals.requests)
     cols[1].metric("energy avoided by caches", f"{totals.energy_avoided_j:.2f} J")
     cols[2].metric("prompt tokens trimmed", totals.tokens_saved)
-    cols[3].metric("booked savings (ledger)", f"{sum(s.co2e_kg for s in booked) * 1e3:.3f} g",
-                   help="replay saving vs the naive configuration plus reused runs; "
-                        f"{len(serve)} serve records in the ledger")
+    cols[3].metric("booked savings (ledger)", f"{booked_g:.3f} g",
+                   help="latest replay saving vs the naive configuration plus reused runs; "
+                        f"{note}; {len(serve)} serve records in the ledger")
 
 
 def _ask(service: AssistantService, history: list[dict[str, Any]], prompt: str) -> dict[str, Any]:

@@ -126,16 +126,20 @@ def _gate_step(ctx: AppContext, store: Any, candidates: tuple[str, ...], cfg: Ga
     return GateOutcome.from_dict(result.outputs), result
 
 
+def naive_config(naive_max_tokens: int = NAIVE_MAX_TOKENS) -> ServeConfig:
+    """The naive configuration the replay measures against, with its completion cap."""
+    return replace(NAIVE, policy=replace(NAIVE.policy, default_max_tokens=naive_max_tokens),
+                   record_requests=False)
+
+
 def _replay_step(ctx: AppContext, store: Any, served: str, conversations: int,
-                 naive_max_tokens: int, progress: Progress | None
+                 naive_cfg: ServeConfig, progress: Progress | None
                  ) -> tuple[ReplayStats, ReplayStats, Any]:
     from apps.assistant.replay import replay
     from apps.assistant.service import AssistantService
     from core.runs import run_key
 
     workload = load_workload(ctx.data_dir)[:conversations]
-    naive_cfg = replace(NAIVE, policy=replace(NAIVE.policy, default_max_tokens=naive_max_tokens),
-                        record_requests=False)
     eff_cfg = ServeConfig(policy=EFFICIENT_POLICY, grounding=False, record_requests=False)
     key = run_key({"step": "assistant-replay", "served": served, "n": len(workload),
                    "naive": repr(naive_cfg), "efficient": repr(eff_cfg)}, _fingerprint(ctx),
@@ -176,9 +180,10 @@ def run_pipeline(ctx: AppContext, progress: Progress | None = None, *,
     cfg = gate_config or GateConfig()
     outcome, gate_run = _gate_step(ctx, store, tuple(candidates), cfg, progress)
     path = write_card(ctx, card_path(ctx), outcome, gate_run, cfg)
-    naive, eff, replay_run = _replay_step(ctx, store, outcome.served, conversations,
-                                          naive_max_tokens, progress)
+    naive_cfg = naive_config(naive_max_tokens)
+    naive, eff, replay_run = _replay_step(ctx, store, outcome.served, conversations, naive_cfg,
+                                          progress)
     if not replay_run.reused:
-        book_saving(ctx, replay_run.key, naive, eff)
+        book_saving(ctx, replay_run.key, naive, eff, naive_cfg)
     log.info("assistant pipeline done (pid %s)", os.getpid())
     return AssistantRunSummary(outcome, naive, eff, str(path), gate_run.reused, replay_run.reused)
