@@ -371,6 +371,9 @@ def _print_reports(reports: list[Any]) -> None:
         print(f"{r.app or 'ALL'}: payback {r.payback_note}; intensity: {'; '.join(r.intensity_sources)}")
         if r.savings.superseded:  # the savings column left these out; say so next to it
             print(f"{r.app or 'ALL'}: savings: {r.savings_note}")
+        if r.monitoring.superseded:
+            print(f"{r.app or 'ALL'}: monitoring: {r.monitoring.records} records counted; "
+                  f"{r.monitoring.superseded} older accountings of the same area superseded")
 
 
 def cmd_run_all(args: argparse.Namespace, ctx_factory: CtxFactory) -> int:

@@ -82,22 +82,24 @@ def savings_rows(ledger: Any, app: str) -> list[dict[str, Any]]:
     """Each saving record of an app, in ledger order, with whether it counts and its basis.
 
     Whether a record counts follows core.impact (``split_savings``): an older estimate of the same
-    app, kind and baseline is shown but marked superseded; ``monitoring`` is reported apart.
+    app, kind and baseline is shown but marked superseded; ``monitoring`` (superseded the same way,
+    per area) is reported apart, never counted as a saving.
     """
     from core.impact import MONITORING, estimate_key, split_savings
 
     records = ledger.savings(app=app)
-    counted = split_savings([s for s in records if s.kind != MONITORING]).counted
+    # One split for both groups: the key holds the kind, so monitoring never supersedes a saving.
+    counted = split_savings(records).counted
     counted_ids = {s.id for s in counted}
     latest_id = {estimate_key(s): s.id for s in counted}
     rows = []
     for s in records:
-        if s.kind == MONITORING:
-            status = "no: monitoring, reported apart"
-        elif s.id in counted_ids:
-            status = "yes"
-        else:
+        if s.id not in counted_ids:
             status = f"no: superseded by #{latest_id[estimate_key(s)]}"
+        elif s.kind == MONITORING:
+            status = "no: monitoring, reported apart"
+        else:
+            status = "yes"
         rows.append({
             "Record": f"#{s.id}",
             "Kind": s.kind,

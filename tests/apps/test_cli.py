@@ -138,6 +138,12 @@ def test_report_table_says_when_estimates_were_superseded(env: str, capsys: pyte
     out = capsys.readouterr().out
     assert "12.75" in out and "22.75" not in out
     assert "t: savings: 3 saving records counted; 1 older estimates superseded" in out
+    assert "monitoring:" not in out
+    for kg in (9.0, 7.0):  # the same area accounted twice: only the latest counts
+        ledger.record_saving(app="t", run_id="x", kind="monitoring", co2e_kg=kg, baseline="area",
+                             method="m")
+    assert cli.main(["--ledger-url", env, "report"]) == 0
+    assert "t: monitoring: 1 records counted; 1 older accountings" in capsys.readouterr().out
     ledger.record_saving(app="u", run_id="y", kind="reuse", co2e_kg=1.0, baseline="b", method="m")
     assert cli.main(["--ledger-url", env, "report", "--app", "u"]) == 0
     assert "superseded" not in capsys.readouterr().out  # nothing left out, nothing to explain

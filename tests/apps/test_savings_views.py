@@ -8,8 +8,8 @@ from core.impact import ImpactReport
 
 
 def _seed(ledger) -> None:
-    """Ids 1-5: estimate 10 kg (superseded by #4), reuse 0.5 kg, monitoring 100 kg, estimate
-    12 kg, reuse 0.25 kg — 12.75 kg counted, not 22.75."""
+    """Ids 1-6: estimate 10 kg (superseded by #4), reuse 0.5 kg, monitoring 100 kg (superseded
+    by #6), estimate 12 kg, reuse 0.25 kg, monitoring 120 kg — 12.75 kg counted, not 22.75."""
     book = ledger.record_saving
     book(app="cooling", run_id="r1", kind="cooling_control", co2e_kg=10.0, baseline="naive, office",
          method="sim")
@@ -19,6 +19,7 @@ def _seed(ledger) -> None:
          method="sim")
     book(app="cooling", run_id="r2", kind="reuse", co2e_kg=0.25, baseline="rerun",
          method="core.runs")
+    book(app="cooling", run_id="r2", kind="monitoring", co2e_kg=120.0, baseline="b", method="m")
 
 
 def test_ledger_totals_match_the_impact_report(ctx) -> None:
@@ -41,7 +42,7 @@ def test_overview_savings_rows_mark_superseded_records(ctx) -> None:
 
     _seed(ctx.ledger)
     rows = savings_rows(ctx.ledger, "cooling")
-    assert [r["Record"] for r in rows] == ["#1", "#2", "#3", "#4", "#5"]
-    assert [r["Counted"] for r in rows] == ["no: superseded by #4", "yes",
-                                            "no: monitoring, reported apart", "yes", "yes"]
+    assert [r["Record"] for r in rows] == ["#1", "#2", "#3", "#4", "#5", "#6"]
+    assert [r["Counted"] for r in rows] == ["no: superseded by #4", "yes", "no: superseded by #6",
+                                            "yes", "yes", "no: monitoring, reported apart"]
     assert rows[0]["Central"] == "10.0 kgCO2e" and rows[0]["Assumptions"] == "—"
