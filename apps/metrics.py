@@ -61,9 +61,12 @@ class LedgerCollector(Collector):
         co2 = CounterMetricFamily(
             "greenstack_ledger_co2e_kg", "Footprint recorded in the ledger (kgCO2e)", labels=["app"]
         )
-        saved = CounterMetricFamily(
+        # A gauge, not a counter: a re-run estimate supersedes the older one (core.impact), so an
+        # app's counted savings can go down; a counter that drops reads as a reset to Prometheus.
+        saved = GaugeMetricFamily(
             "greenstack_ledger_saved_co2e_kg",
-            "Central savings recorded in the ledger, monitoring excluded (kgCO2e)",
+            "Central savings counted from the ledger (latest estimate per counterfactual, every "
+            "event; monitoring excluded) (kgCO2e)",
             labels=["app"],
         )
         up = GaugeMetricFamily("greenstack_ledger_up", "1 if the ledger could be read")

@@ -96,6 +96,8 @@ def test_metrics_count_requests_and_ledger_energy(ctx, client: TestClient) -> No
     assert "greenstack_http_request_duration_seconds_bucket" in text
     assert 'greenstack_ledger_co2e_kg_total{app="maintenance"}' in text
     assert "greenstack_ledger_up 1.0" in text
+    # savings can go down when an estimate is superseded: a gauge, never a counter
+    assert "# TYPE greenstack_ledger_saved_co2e_kg gauge" in text
 
 
 def test_many_apps_in_one_process(ctx, tmp_path: Path) -> None:
