@@ -8,8 +8,8 @@ windows it predicts at (loss F1 60 vs 71 on held-out simulated scenes).
 Distillation: the teacher runs ONCE on each whole scene (simulated, and real unlabelled imagery),
 so its soft targets carry the context it has at inference; the student learns them on crops,
 with the crops' teacher outputs passed to core.compress.distill precomputed. The hard-label term
-uses the true labels on simulated scenes and the teacher's own argmax on real ones (no ground
-truth there) — stated in the model card.
+uses the teacher's own argmax (real imagery has no ground truth; :func:`teacher_targets` can take
+true labels where they exist) — stated in the model card.
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ def train_teacher(x: np.ndarray, y: np.ndarray, cfg: TrainConfig,
     losses = []
     for epoch in range(cfg.teacher_epochs):
         model.train()
-        xa, ya = _augment([x, y], rng)
+        order = rng.permutation(len(x))
+        xa, ya = _augment([x[order], y[order]], rng)
         total, n = 0.0, 0
         for i in range(0, len(xa), cfg.batch_size):
             xb = torch.from_numpy(xa[i:i + cfg.batch_size])
@@ -173,12 +174,8 @@ def distill_student(teacher: Any, data: DistilSet, cfg: TrainConfig,
     student.band_mean.copy_(teacher.band_mean)
     student.band_std.copy_(teacher.band_std)
 
-    def flat(z: np.ndarray) -> Any:  # (n, classes, h, w) → (pixels, classes) like PixelFlatten
-        return torch.from_numpy(np.ascontiguousarray(z.transpose(0, 2, 3, 1).reshape(-1, z.shape[1])))
-
-    b = cfg.batch_size
-    loader = [(torch.from_numpy(x[i:i + b]), torch.from_numpy(hard[i:i + b]).reshape(-1),
-               flat(logp[i:i + b])) for i in range(0, len(x), b)]
+    loader = _Shuffled((torch.from_numpy(x), torch.from_numpy(hard), flat_targets(logp)),
+                       cfg.batch_size, rng)
     opt, sched = _one_cycle(student.parameters(), cfg, cfg.student_epochs, len(x))
 
     def on_epoch(epoch: int, loss: float) -> None:
@@ -190,6 +187,37 @@ def distill_student(teacher: Any, data: DistilSet, cfg: TrainConfig,
                      T=cfg.T, alpha=cfg.alpha, task="classification", on_epoch=on_epoch,
                      optimizer=opt, scheduler=sched)
     return student.eval(), result
+
+
+def flat_targets(logp: np.ndarray) -> Any:
+    """(n, classes, h, w) → tensor (n, h·w, classes), pixels in PixelFlatten's order."""
+    import torch
+
+    n, c = logp.shape[:2]
+    return torch.from_numpy(np.ascontiguousarray(logp.transpose(0, 2, 3, 1).reshape(n, -1, c)))
+
+
+class _Shuffled:
+    """Batches ``(x, hard labels flattened, teacher log-probs flattened)`` in a new random order
+    every epoch. Crops arrive grouped by scene (and repeated); unshuffled batches of one scene
+    give BatchNorm unrepresentative statistics and the student fails on everything else."""
+
+    def __init__(self, arrays: tuple[Any, Any, Any], batch_size: int,
+                 rng: np.random.Generator) -> None:
+        self.x, self.hard, self.logp = arrays
+        self.batch_size, self.rng = batch_size, rng
+
+    def __len__(self) -> int:
+        return -(-len(self.x) // self.batch_size)
+
+    def __iter__(self) -> Any:
+        import torch
+
+        order = torch.from_numpy(self.rng.permutation(len(self.x)))
+        for i in range(0, len(order), self.batch_size):
+            idx = order[i:i + self.batch_size]
+            yield (self.x[idx], self.hard[idx].reshape(-1),
+                   self.logp[idx].reshape(-1, self.logp.shape[-1]))
 
 
 def pixel_flatten(model: Any) -> Any:
