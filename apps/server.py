@@ -16,6 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
+from apps.api_docs import mount_api_docs
 from apps.auth import ApiKeyStore, AuthError, ScopeError
 from apps.metrics import ServerMetrics
 from apps.middleware import BodySizeLimitMiddleware, MetricsMiddleware, TimeoutMiddleware
@@ -168,6 +169,10 @@ def create_app(
             "emissions it costs. Reads may be open (GREENSTACK_OPEN_READS); writes need an API "
             "key with the right scope (`greenstack keys create --scopes read control jobs admin`)."
         ),
+        # FastAPI's own /docs and /redoc pages load their scripts from a CDN, blank on an
+        # isolated network; mount_api_docs serves Swagger UI from an installed package instead.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.ctx = ctx
@@ -175,6 +180,7 @@ def create_app(
     app.state.metrics = ServerMetrics(lambda: ledger_totals(ctx.ledger))
     app.state.mount_errors = _mount_routers(app)
     app.include_router(build_system_router(), responses=COMMON_ERROR_RESPONSES)
+    mount_api_docs(app)
     app.add_exception_handler(GreenstackError, _greenstack_error_handler)
 
     # add_middleware wraps outward: the last added runs first. Order seen by a request:
