@@ -121,3 +121,20 @@ def test_api_answers_the_browser(driver, stack) -> None:
     driver.get(f"{stack.api_url}/health")
     assert '"reachable":true' in driver.page_source.replace(" ", "")
     assert httpx.get(f"{stack.api_url}/openapi.json").json()["info"]["title"] == "greenstack API"
+
+
+def test_api_docs_render_offline_in_the_browser(driver, stack) -> None:
+    # /docs must work on an isolated network: Swagger UI renders the schema and every resource
+    # the page loads comes from the server itself (no CDN).
+    from urllib.parse import urlparse
+
+    driver.get(f"{stack.api_url}/docs")
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not driver.find_elements("css selector", ".opblock"):
+        time.sleep(0.5)
+    assert driver.find_elements("css selector", ".opblock"), "Swagger UI rendered no operation"
+    assert "Unable to render this definition" not in driver.page_source
+    api_host = urlparse(stack.api_url).netloc
+    loaded = driver.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)")
+    assert loaded and all(urlparse(u).netloc == api_host for u in loaded), loaded
