@@ -3,6 +3,13 @@
 Errors grow with the predicted RUL (a healthy engine's remaining life is hard to tell; a worn one's
 is not), so residuals are grouped by predicted-RUL bin (Mondrian conformal): each bin has its own
 quantiles. The same residuals give P(true RUL <= h | prediction), which drives the alarms.
+
+Which residuals: a test engine is scored once, at the last cycle of a trajectory cut short at a
+random point, so calibration must look like that — not like every row of a run-to-failure
+trajectory, whose many early rows (true RUL capped, prediction at the cap) have near-zero
+residuals and make the top bin's quantiles too narrow. :func:`truncation_cuts` picks, for each
+held-out engine, the same number of cut points (engines weigh equally), spread evenly over the
+cycles a test engine can end at (see its docstring).
 """
 
 from __future__ import annotations
@@ -11,10 +18,41 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from apps.maintenance.features import WINDOW
 from core.errors import DataError
 
 DEFAULT_EDGES = (30.0, 60.0, 90.0)  # cycles; bins [0,30), [30,60), [60,90), [90,∞)
 MIN_PER_BIN = 30  # a bin with fewer residuals borrows all residuals (wider, still valid)
+CUTS_PER_ENGINE = 20  # test-like cut points per calibration engine (equal weight per engine)
+MIN_HISTORY_CYCLES = WINDOW  # a cut leaves at least one full feature window of history [cycles]
+
+
+def truncation_cuts(units: np.ndarray, cycles: np.ndarray, cuts_per_engine: int = CUTS_PER_ENGINE,
+                   min_history_cycles: int = MIN_HISTORY_CYCLES) -> np.ndarray:
+    """Boolean mask of the rows of run-to-failure engines where a test engine could end.
+
+    NASA's readme says only that a test trajectory "ends some time prior to system failure", so
+    the cut is uniform over the engine's life, strictly before its last (failure) cycle T, and
+    after ``min_history_cycles`` [cycles] of history (the features' full window; every engine of
+    NASA's FD001/FD003 test files has more than 30 cycles — an input, not a label). For each
+    engine, ``cuts_per_engine`` cycles evenly spaced over [min_history, T − 1] (stratified
+    uniform, deterministic; fewer if the range is shorter). Rows must be whole trajectories:
+    T is the unit's largest cycle among ``cycles``. An engine shorter than the window keeps its
+    cuts over [1, T − 1].
+    """
+    units, cycles = np.asarray(units), np.asarray(cycles)
+    if units.shape != cycles.shape:
+        raise DataError("units and cycles must have the same length")
+    if cuts_per_engine < 1 or min_history_cycles < 1:
+        raise DataError("cuts_per_engine and min_history_cycles must be >= 1")
+    mask = np.zeros(len(units), bool)
+    for unit in np.unique(units):
+        idx = np.flatnonzero(units == unit)
+        last = int(cycles[idx].max())
+        start = min_history_cycles if last - 1 >= min_history_cycles else 1
+        wanted = np.round(np.linspace(start, max(start, last - 1), cuts_per_engine)).astype(int)
+        mask[idx[np.isin(cycles[idx], wanted)]] = True
+    return mask
 
 
 @dataclass(frozen=True)
