@@ -90,6 +90,7 @@ def gate_eval_inputs(teacher_path: Path, specs: Sequence[ScenarioSpec], building
     if not teacher.is_file():
         raise DataError(f"teacher weights {teacher} are missing; rerun `greenstack run cooling`")
     return GateEvalInputs(
+        # bytes only: the gate hashes the run store's copy, serving the models/ copy (other name)
         teacher_sha256=hashlib.sha256(teacher.read_bytes()).hexdigest(),
         data_sha256=fingerprint_paths([p for s in specs for p in (s.weather, s.grid)]),
         code_sha256=rollout_code_sha256(), building=building, days=int(days),
@@ -173,11 +174,9 @@ def recheck_card(card_path: Path, data_dir: Path | None) -> Recheck:
 
 def rollout_code_sha256() -> str:
     """sha256 over the sources of ROOT_MODULES and every package module they import."""
-    h = hashlib.sha256()
-    for name in sorted(_module_closure(ROOT_MODULES)):
-        h.update(name.encode() + b"\0")
-        h.update(_module_file(name).read_bytes())
-    return h.hexdigest()
+    from core.runs import fingerprint_paths
+
+    return fingerprint_paths(_module_file(n) for n in _module_closure(ROOT_MODULES))
 
 
 def _module_file(name: str) -> Path:
