@@ -113,7 +113,7 @@ def run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
         from dataclasses import replace
 
         ctx = replace(ctx, force=True)
-    options = {"candidates": tuple(getattr(args, "candidates", None) or DEFAULT_CANDIDATES),
+    options: dict[str, Any] = {"candidates": tuple(getattr(args, "candidates", None) or DEFAULT_CANDIDATES),
                "conversations": getattr(args, "conversations", 52)}
     service = AssistantService(ctx)
     if getattr(args, "json", False):

@@ -193,23 +193,49 @@ class AssistantService:
         rt = self.runtime
         p = plan.params
         final: Generation | None = None
-        with self.queue.admit(), self.ctx.meter.window("assistant.request", unit="token") as w:
-            started = time.perf_counter()
-            for item in rt.stream_chat(plan.prepared.messages, max_tokens=p["max_tokens"],
-                                       temperature=p["temperature"], top_p=p["top_p"],
-                                       stop=p["stop"], seed=p["seed"]):
-                if isinstance(item, Generation):
-                    final = item
-                else:
-                    yield item
-            if final is None:
-                raise RuntimeError("the runtime ended without a final generation")
-            w.count += final.completion_tokens
+        parts: list[str] = []
+        started = time.perf_counter()
+        try:
+            with self.queue.admit(), self.ctx.meter.window("assistant.request", unit="token") as w:
+                started = time.perf_counter()
+                tokens = rt.stream_chat(plan.prepared.messages, max_tokens=p["max_tokens"],
+                                        temperature=p["temperature"], top_p=p["top_p"],
+                                        stop=p["stop"], seed=p["seed"])
+                try:
+                    for item in tokens:
+                        if isinstance(item, Generation):
+                            final = item
+                        else:
+                            parts.append(item)
+                            yield item
+                finally:
+                    # A client that disconnects closes this generator at a yield: closing the
+                    # runtime's stream here stops llama.cpp and releases its lock before the
+                    # queue slot and the meter window are released on the way out.
+                    tokens.close()
+                    w.count += (final.completion_tokens if final is not None
+                                else rt.count_tokens("".join(parts)))
+        except GeneratorExit:
+            self._record_cut(plan, parts, w.measurement, time.perf_counter() - started)
+            raise
+        if final is None:
+            raise RuntimeError("the runtime ended without a final generation")
         wall_s = time.perf_counter() - started
         result = self._result(plan, final, w.measurement, wall_s)
         if self._cacheable(plan):
             self._store(plan, final, result.energy_j)
         yield self._record(result, w.measurement, plan)
+
+    def _record_cut(self, plan: _Plan, parts: list[str], m: Any, wall_s: float) -> None:
+        """Book a generation its client abandoned: the energy spent so far is still a footprint.
+
+        The prompt was evaluated, so its tokens count; the completion count is the text streamed
+        before the cut, re-tokenised. Nothing is cached (the answer is incomplete).
+        """
+        text = "".join(parts)
+        gen = Generation(text, "cancelled", len(self.runtime.chat_prompt_tokens(
+            plan.prepared.messages)), self.runtime.count_tokens(text) if text else 0)
+        self._record(self._result(plan, gen, m, wall_s), m, plan)
 
     def _store(self, plan: _Plan, gen: Generation, energy_j: float) -> None:
         answer = CachedAnswer(gen.text, gen.finish_reason, gen.prompt_tokens,
@@ -261,11 +287,12 @@ class AssistantService:
         self.totals.add(result)
         if not self.config.record_requests:
             return result
+        cut = " cancelled by the client" if result.finish_reason == "cancelled" else ""
         notes = (f"request {result.id} model {result.model} cache {result.cache}"
                  f"{'/' + result.cache_kind if result.cache_kind else ''} prompt_tokens "
                  f"{result.prompt_tokens} completion_tokens {result.completion_tokens} "
                  f"tokens_saved {result.tokens_saved} energy_avoided_j "
-                 f"{result.energy_avoided_j:.4g}")
+                 f"{result.energy_avoided_j:.4g}{cut}")
         record = self.ctx.ledger.record_footprint(
             app=APP, run_id=self.session_id, phase="serve", measurement=m,
             intensity=self._intensity(), pue=self.ctx.pue, notes=notes)
