@@ -94,8 +94,8 @@ def render(ctx: AppContext) -> None:
     from apps.assistant.service import service_for
     from core.errors import GreenstackError
 
-    st.header("Assistant — SmolLM2-135M, energy per answer")
     card = _card(ctx)
+    st.header(f"Assistant — {card['name'] if card else 'SmolLM2-135M'}, energy per answer")
     if card is None:
         st.info(EMPTY_HINT)
         return

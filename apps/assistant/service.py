@@ -22,8 +22,10 @@ from apps.assistant.cache import (
     namespace,
 )
 from apps.assistant.grounding import retrieve, wants_grounding
+from apps.assistant.model_file import check_gguf
+from apps.assistant.model_file import resolve as resolve_model
 from apps.assistant.queue import AdmissionQueue
-from apps.assistant.runtime import SHIPPED_MODEL_ID, Generation, LlamaRuntime
+from apps.assistant.runtime import Generation, LlamaRuntime
 from apps.assistant.schemas import ChatCompletionRequest
 from apps.assistant.serving import (
     ChatResult,
@@ -58,10 +60,12 @@ class AssistantService:
 
     def __init__(self, ctx: AppContext, config: ServeConfig | None = None, *,
                  runtime: LlamaRuntime | None = None, embedder: Embedder | None = None,
-                 model_id: str = SHIPPED_MODEL_ID) -> None:
+                 model_id: str | None = None) -> None:
         self.ctx = ctx
         self.config = config or ServeConfig()
-        self.model_id = model_id
+        # The shipped SmolLM2 id, or one derived from the user's GGUF file name
+        # (GREENSTACK_ASSISTANT_MODEL / --model), without loading the model.
+        self.model_id = model_id or resolve_model(ctx.assistant_model)[1]
         self._runtime = runtime
         self._embedder = embedder
         self._semantic: SemanticCache | None = None
@@ -348,6 +352,6 @@ def register_service(ctx: AppContext, service: AssistantService) -> None:
         _SERVICES[id(ctx)] = service
 
 
-def cached_models_dir(ctx: AppContext) -> Path:
-    """Where GGUF re-quantisations are built (git-ignored cache)."""
-    return ctx.app_cache_dir(APP) / "gguf"
+def check_model_file(path: Path) -> Path:
+    """A user's GGUF checked at start (exists, readable, GGUF magic), or a ModelError."""
+    return check_gguf(path)

@@ -24,9 +24,9 @@ def served(tmp_path, runtime, embedder, threshold, service_builder):
     """A real uvicorn server with the assistant preloaded on the shared model."""
     import uvicorn
 
+    from apps.api.server import create_app
     from apps.assistant.service import register_service
     from apps.context import AppContext
-    from apps.server import create_app
     from apps.settings import Settings
     from core.carbon import resolve_source
     from core.energy import Meter
