@@ -342,7 +342,7 @@ def service_for(ctx: AppContext) -> AssistantService:
     with _SERVICES_LOCK:
         service = _SERVICES.get(id(ctx))
         if service is None or service.ctx is not ctx:
-            service = _SERVICES[id(ctx)] = AssistantService(ctx)
+            service = _SERVICES[id(ctx)] = AssistantService(ctx, _served_config(ctx))
         return service
 
 
@@ -355,3 +355,10 @@ def register_service(ctx: AppContext, service: AssistantService) -> None:
 def check_model_file(path: Path) -> Path:
     """A user's GGUF checked at start (exists, readable, GGUF magic), or a ModelError."""
     return check_gguf(path)
+
+
+def _served_config(ctx: AppContext) -> ServeConfig:
+    """The configuration the card's serving search chose (hand-set defaults before one ran)."""
+    from apps.assistant.pipeline import served_config
+
+    return served_config(ctx)
