@@ -439,3 +439,13 @@ def test_job_upload_names_with_folders_get_422_and_leave_nothing(
     assert r.status_code == 422 and "before_file: file name" in r.json()["detail"], r.text
     jobs = ctx.cache_dir / "deforestation" / "jobs"
     assert not jobs.exists() or not any(jobs.iterdir())
+
+
+def test_chat_with_thousands_of_messages_is_a_400_not_a_503(client: TestClient) -> None:
+    if "assistant" not in available_apps("router"):
+        pytest.skip("assistant router not installed")
+    messages = [{"role": "user", "content": "hi"}] * 5000
+    r = client.post("/v1/chat/completions",
+                    json={"model": "smollm2-135m-instruct", "messages": messages})
+    assert r.status_code == 400, r.text[:300]
+    assert r.json()["error"]["param"] == "messages" and "256" in r.json()["error"]["message"]
