@@ -210,7 +210,7 @@ def test_a_read_records_nothing(client, ctx):
 
 
 def test_issuing_needs_the_control_scope(ctx):
-    from apps.server import create_app
+    from apps.api.server import create_app
     from apps.settings import Settings
 
     app = create_app(Settings(open_reads=True), ctx=ctx)
