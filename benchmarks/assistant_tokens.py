@@ -143,7 +143,7 @@ def concurrency_sweep(levels: list[int], served: str, per_client: int, max_token
                      ledger=Ledger(f"sqlite:///{tmp / 'ledger.db'}"), meter=meter,
                      carbon=resolve_source(zone="US-CISO"))
     app = create_app(Settings(zone="US-CISO", cache_dir=tmp, open_reads=True), ctx=ctx)
-    token = app.state.key_store.create(["read"], "benchmark").token
+    token = app.state.key_store.create(["read", "compute"], "benchmark").token
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

@@ -17,6 +17,7 @@ SURFACES = ("router", "page", "cli")
 # What a router, page or CLI of app A may import besides A's service and schemas.
 SHARED_SURFACE_HELPERS = frozenset({
     "apps.context", "apps.settings", "apps.registry", "apps.progress", "apps.api.deps",
+    "apps.validation",  # request types every router shares (UTC instants, durations)
     "core.errors",  # routers map the service's errors to HTTP codes, CLIs to exit codes
 })
 
@@ -33,7 +34,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("apps.assistant.page", "core.impact"): "assistant",
     ("apps.assistant.router", "apps.assistant.queue"): "assistant",
     ("apps.assistant.router", "apps.assistant.serving"): "assistant",
-    ("apps.assistant.pipeline", "apps.assistant.service"): "assistant (cycle)",
     ("apps.assistant.replay", "apps.assistant.service"): "assistant (cycle)",
     # cooling (cooling): the page runs rollouts itself, the CLI calls gate_eval; three cycles
     ("apps.cooling.cli", "apps.cooling.gate_eval"): "cooling",

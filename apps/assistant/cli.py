@@ -28,7 +28,7 @@ def register(run_parsers: Any, top_parsers: Any) -> None:
     p.add_argument("--candidates", nargs="+", default=None, metavar="QUANT",
                    help="candidate quantisations (default: the file's own type, then Q8_0 "
                         "Q4_K_M Q3_K Q2_K)")
-    p.add_argument("--min-budget", type=int, default=6, dest="min_budget",
+    p.add_argument("--min-budget", type=int, default=None, dest="min_budget",
                    help="tuning prompts per configuration in the first halving round (default 6)")
     p.add_argument("--force", action="store_true", help="recompute finished steps")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -166,10 +166,8 @@ def run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
     if getattr(args, "model", None) is not None:
         ctx = replace(ctx, assistant_model=args.model)
     candidates = getattr(args, "candidates", None)
-    from apps.assistant.config_search import SearchOptions
-
     options: dict[str, Any] = {"candidates": tuple(candidates) if candidates else None,
-                               "search": SearchOptions(min_budget=getattr(args, "min_budget", 6))}
+                               "search_min_budget": getattr(args, "min_budget", None)}
     service = AssistantService(ctx)
     if getattr(args, "json", False):
         print(json.dumps(service.run_pipeline(**options).to_dict(), default=str))

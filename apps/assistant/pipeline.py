@@ -221,7 +221,8 @@ def held_stats(search: dict[str, Any], side: str, intensity_g_per_kwh: float,
 
 def run_pipeline(ctx: AppContext, progress: Progress | None = None, *,
                  candidates: tuple[str, ...] | None = None, gate_config: GateConfig | None = None,
-                 search: SearchOptions | None = None) -> AssistantRunSummary:
+                 search: SearchOptions | None = None,
+                 search_min_budget: int | None = None) -> AssistantRunSummary:
     """Gate the weights, search and gate the serving configuration, write the card, book the
     measured saving of served vs naive on the held-back part."""
     from apps.assistant.card import book_saving, write_card
@@ -232,6 +233,8 @@ def run_pipeline(ctx: AppContext, progress: Progress | None = None, *,
     names = tuple(candidates) if candidates else default_candidates(model.quant)
     outcome, gate_run = _gate_step(ctx, store, model, names, cfg, progress)
     options = search or SearchOptions()
+    if search_min_budget:
+        options = replace(options, min_budget=search_min_budget)
     found, search_run = _search_step(ctx, store, model, outcome, cfg.n_ctx, options, progress)
     path = write_card(ctx, card_path(ctx), model, outcome, gate_run, cfg, found, search_run)
     intensity = ctx.carbon.intensity(None)

@@ -43,7 +43,7 @@ class ServeConfig:
     batch_max_seqs: int = 8  # requests decoded together (continuous batching); 1 = one at a time
     n_ctx: int = 2048
     threads: int = 1
-    record_requests: bool = True  # one ledger footprint (phase serve) per request
+    record_requests: bool = True  # book serving footprints (phase serve, summed per minute)
     default_temperature: float = 0.0  # greedy unless the client asks otherwise
 
 

@@ -39,7 +39,8 @@ def served(tmp_path, runtime, embedder, threshold, service_builder):
     service = service_builder(ctx, runtime, embedder, threshold, exact_cache=False,
                               semantic_cache=False)
     register_service(ctx, service)
-    app = create_app(Settings(zone="US-CISO", cache_dir=tmp_path / "cache", open_reads=True),
+    app = create_app(Settings(zone="US-CISO", cache_dir=tmp_path / "cache", open_reads=True,
+                              open_compute=True),
                      ctx=ctx)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -89,11 +90,13 @@ def test_cut_stream_frees_the_slot_stops_generation_and_books_energy(served):
     assert service.queue.stats().in_system == 0, "the cut stream still holds its queue slot"
     assert not service.runtime.busy(), "the cut stream still holds the runtime lock"
 
-    cut = [r for r in ctx.ledger.footprints(app="assistant", phase="serve")
-           if "cancelled" in (r.notes or "")]
-    assert len(cut) == 1, "the cut request's energy was not booked"
-    assert cut[0].energy_j > 0
-    tokens = int(cut[0].notes.split("completion_tokens ")[1].split()[0])
+    from core.ledger.serving import serving_book
+
+    serving_book(ctx.ledger).flush(everything=True)  # serving rows are written per minute
+    rows = ctx.ledger.footprints(app="assistant", phase="serve")
+    assert len(rows) == 1 and "1 request(s)" in rows[0].notes, "the cut request was not booked"
+    assert "cancelled=1" in rows[0].notes and rows[0].energy_j > 0
+    tokens = int(rows[0].notes.split("completion_tokens=")[1].split()[0].rstrip(";"))
     # Generation stopped at the disconnect, far short of the 512 tokens asked for.
     assert 3 <= tokens < 100
 

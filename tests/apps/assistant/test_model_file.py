@@ -96,7 +96,8 @@ def test_a_user_gguf_is_gated_carded_and_served_under_its_own_name(ctx, small_da
                                   "my-chat-model-q4_1" / "My-Chat-Model.F32.gguf")}
     service = AssistantService(ctx, ServeConfig(semantic_cache=False), runtime=runtime)
     register_service(ctx, service)
-    app = create_app(Settings(zone="US-CISO", cache_dir=ctx.cache_dir, open_reads=True), ctx=ctx)
+    app = create_app(Settings(zone="US-CISO", cache_dir=ctx.cache_dir, open_reads=True,
+                              open_compute=True), ctx=ctx)
     with TestClient(app) as client:
         assert [m["id"] for m in client.get("/v1/models").json()["data"]] == [
             "my-chat-model-q4_1"]
