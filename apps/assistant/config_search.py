@@ -87,15 +87,16 @@ class ServingChoice:
 @dataclass(frozen=True)
 class SearchOptions:
     """Size of the search. The defaults keep ``greenstack run assistant`` within minutes on two
-    cores: small answer caps (the graders check short answers), three weights at most, halving
-    from 6 tuning prompts to 54, and the 4 best of the last round gated on the held-back part."""
+    cores: small answer caps (the graders check short answers), two weights (the reference and
+    the cheapest that held perplexity), halving from 6 tuning prompts to 36, and the 3 best of
+    the last round gated on the held-back part."""
 
     max_tokens: tuple[int, ...] = (24, 48)
     naive_max_tokens: int = 96  # the naive baseline's cap (a real naive deployment sets none)
-    variants: int = 3
+    variants: int = 2
     min_budget: int = 6
-    max_budget: int = 54
-    finalists: int = 4
+    max_budget: int = 36
+    finalists: int = 3
 
     def naive(self) -> ServingChoice:
         """The naive configuration: F32 reference, verbose prompt, full history, no caches."""
