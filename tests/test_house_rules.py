@@ -30,11 +30,8 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("apps.maintenance.cli", "apps.maintenance.fetch"): "refactor",
     ("apps.maintenance.router", "apps.maintenance.data"): "refactor",
     # assistant (assistant): surfaces reach past the service; pipeline and replay import the service
-    ("apps.assistant.page", "apps.assistant.pipeline"): "assistant",
-    ("apps.assistant.page", "core.impact"): "assistant",
     ("apps.assistant.router", "apps.assistant.queue"): "assistant",
     ("apps.assistant.router", "apps.assistant.serving"): "assistant",
-    ("apps.assistant.replay", "apps.assistant.service"): "assistant (cycle)",
     # cooling (cooling): the page runs rollouts itself, the CLI calls gate_eval; three cycles
     ("apps.cooling.cli", "apps.cooling.gate_eval"): "cooling",
     ("apps.cooling.page", "apps.cooling.agents"): "cooling",
