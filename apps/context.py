@@ -26,6 +26,7 @@ class AppContext:
     carbon: IntensitySource  # resolved zone; `.intensity(at=None)` gives an Intensity with source
     pue: float = 1.0
     force: bool = False  # rerun finished runs instead of reusing
+    assistant_model: Path | None = None  # a user's GGUF for the assistant; None: the shipped one
 
     def app_models_dir(self, app: str) -> Path:
         """``models/<app>/``, created on demand."""
@@ -63,4 +64,5 @@ def build_context(settings: Settings) -> AppContext:
         carbon=resolve_source(zone=settings.zone, hourly_csv=settings.grid_csv),
         pue=settings.pue,
         force=settings.force,
+        assistant_model=settings.assistant_model,
     )

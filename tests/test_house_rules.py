@@ -30,7 +30,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("apps.maintenance.cli", "apps.maintenance.fetch"): "refactor",
     ("apps.maintenance.router", "apps.maintenance.data"): "refactor",
     # assistant (assistant): surfaces reach past the service; pipeline and replay import the service
-    ("apps.assistant.cli", "apps.assistant.variants"): "assistant",
     ("apps.assistant.page", "apps.assistant.pipeline"): "assistant",
     ("apps.assistant.page", "core.impact"): "assistant",
     ("apps.assistant.router", "apps.assistant.queue"): "assistant",

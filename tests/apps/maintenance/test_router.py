@@ -118,8 +118,10 @@ def test_many_predictions_add_one_ledger_row_per_minute_not_per_request(
         r = client.post("/v1/maintenance/predict", json={"engines": [_engine(fd001, 2, n=40)]})
         assert r.status_code == 200, r.text
         energies.append(r.json()["energy_j"])  # the per-request figure stays in the response
-    assert len(small_ctx.ledger.footprints(app="maintenance")) == before  # minute still open
-    rows = book.flush(everything=True)
+    # The background flusher may close one minute the loop straddled; the rest is still open.
+    assert len(small_ctx.ledger.footprints(app="maintenance")) - before <= 1
+    book.flush(everything=True)
+    rows = small_ctx.ledger.footprints(app="maintenance")[before:]
     assert 1 <= len(rows) <= 2  # two only if the requests straddled a minute boundary
     assert sum(r.count for r in rows) == 30 and "request(s)" in rows[0].notes
     assert sum(r.energy_j for r in rows) == pytest.approx(sum(energies))
