@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:  # heavy-ish imports stay out of `greenstack --help`
     from apps.settings import Settings
@@ -12,6 +15,8 @@ if TYPE_CHECKING:  # heavy-ish imports stay out of `greenstack --help`
     from core.energy import Meter
     from core.ledger import Ledger
     from core.runs import RunStore
+
+S = TypeVar("S")
 
 
 @dataclass(frozen=True)
@@ -64,3 +69,22 @@ def build_context(settings: Settings) -> AppContext:
         pue=settings.pue,
         force=settings.force,
     )
+
+
+# One service per (context, app) for as long as the context lives; every app's service_for uses it.
+_SERVICES: weakref.WeakKeyDictionary[AppContext, dict[str, Any]] = weakref.WeakKeyDictionary()
+_SERVICES_LOCK = threading.Lock()
+
+
+def cached_service(ctx: AppContext, app: str, build: Callable[[AppContext], S]) -> S:
+    """The ``app`` service of ``ctx``, built by ``build(ctx)`` on first use and then shared.
+
+    Surfaces (router, page, CLI) reach a service through the app's ``service.service_for(ctx)``,
+    which calls this, so loaded models and caches live once per context and process.
+    """
+    with _SERVICES_LOCK:
+        services = _SERVICES.setdefault(ctx, {})
+        if app not in services:
+            services[app] = build(ctx)
+        service: S = services[app]
+        return service
