@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -72,19 +72,39 @@ def build_context(settings: Settings) -> AppContext:
 
 
 # One service per (context, app) for as long as the context lives; every app's service_for uses it.
-_SERVICES: weakref.WeakKeyDictionary[AppContext, dict[str, Any]] = weakref.WeakKeyDictionary()
+@dataclass
+class _Slot:
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    service: Any = None
+    built: bool = False
+
+
+_SERVICES: weakref.WeakKeyDictionary[AppContext, dict[str, _Slot]] = weakref.WeakKeyDictionary()
 _SERVICES_LOCK = threading.Lock()
+
+
+def _slot(ctx: AppContext, app: str) -> _Slot:
+    with _SERVICES_LOCK:
+        return _SERVICES.setdefault(ctx, {}).setdefault(app, _Slot())
 
 
 def cached_service(ctx: AppContext, app: str, build: Callable[[AppContext], S]) -> S:
     """The ``app`` service of ``ctx``, built by ``build(ctx)`` on first use and then shared.
 
     Surfaces (router, page, CLI) reach a service through the app's ``service.service_for(ctx)``,
-    which calls this, so loaded models and caches live once per context and process.
+    which calls this, so loaded models and caches live once per context and process. Only the
+    first caller for one (context, app) builds; others wait for it, other apps do not.
     """
-    with _SERVICES_LOCK:
-        services = _SERVICES.setdefault(ctx, {})
-        if app not in services:
-            services[app] = build(ctx)
-        service: S = services[app]
+    slot = _slot(ctx, app)
+    with slot.lock:
+        if not slot.built:
+            slot.service, slot.built = build(ctx), True
+        service: S = slot.service
         return service
+
+
+def register_service(ctx: AppContext, app: str, service: Any) -> None:
+    """Make ``service`` the one :func:`cached_service` returns for ``ctx`` (a preloaded model)."""
+    slot = _slot(ctx, app)
+    with slot.lock:
+        slot.service, slot.built = service, True
