@@ -17,6 +17,7 @@ from sqlalchemy import (
     inspect,
     text,
 )
+from sqlalchemy.exc import OperationalError
 
 # 2: savings.counterfactual_id (records of version 1 read it as the slug of their baseline text)
 SCHEMA_VERSION = 2
@@ -106,7 +107,13 @@ def migrate(conn: Connection, from_version: int) -> None:
     if from_version < 2:
         columns = {c["name"] for c in inspect(conn).get_columns("savings")}
         if "counterfactual_id" not in columns:  # another process may have added it already
-            conn.execute(text("ALTER TABLE savings ADD COLUMN counterfactual_id VARCHAR(128)"))
+            try:
+                with conn.begin_nested():
+                    conn.execute(text(
+                        "ALTER TABLE savings ADD COLUMN counterfactual_id VARCHAR(128)"))
+            except OperationalError as e:  # lost a race with another process opening it
+                if "duplicate column" not in str(e):
+                    raise
     conn.execute(meta.update().where(meta.c.key == "schema_version"),
                  {"value": str(SCHEMA_VERSION)})
 

@@ -66,3 +66,20 @@ def test_a_version_1_ledger_migrates_and_old_records_supersede_by_id(tmp_path: P
     report = ImpactReport.from_ledger(led, app="maintenance")
     assert report.savings.co2e_kg == pytest.approx(120.0) and report.savings.superseded == 1
     Ledger(f"sqlite:///{path}").close()  # a second open finds nothing left to migrate
+
+
+def test_processes_opening_a_version_1_ledger_at_once_all_succeed(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "old.db"
+    _make_version_1_ledger(path)
+    root = Path(__file__).resolve().parents[3]
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from core.ledger import Ledger; "
+            "print(len(Ledger(sys.argv[2]).savings()))")
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(root), f"sqlite:///{path}"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(4)]
+    outs = [p.communicate(timeout=120) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, [err for _, err in outs]
+    assert [out.strip() for out, _ in outs] == ["1"] * 4
