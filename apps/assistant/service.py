@@ -335,23 +335,18 @@ def _with(result: ChatResult, **changes: Any) -> ChatResult:
     return replace(result, **changes)
 
 
-_SERVICES: dict[int, AssistantService] = {}
-_SERVICES_LOCK = threading.Lock()
-
-
 def service_for(ctx: AppContext) -> AssistantService:
     """One cached service per context (the model loads once per process)."""
-    with _SERVICES_LOCK:
-        service = _SERVICES.get(id(ctx))
-        if service is None or service.ctx is not ctx:
-            service = _SERVICES[id(ctx)] = AssistantService(ctx)
-        return service
+    from apps.context import cached_service
+
+    return cached_service(ctx, "assistant", AssistantService)
 
 
 def register_service(ctx: AppContext, service: AssistantService) -> None:
     """Make ``service`` the one the routes use for ``ctx`` (a preloaded model, tests)."""
-    with _SERVICES_LOCK:
-        _SERVICES[id(ctx)] = service
+    from apps.context import register_service as register
+
+    register(ctx, "assistant", service)
 
 
 def check_model_file(path: Path) -> Path:
