@@ -1,4 +1,4 @@
-"""REST for building-management and grid systems, mounted under /v1 (see apps.server)."""
+"""REST for building-management and grid systems, mounted under /v1 (see apps.api.server)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
+from apps.api.deps import ContextDep, require_scope
 from apps.cooling.schemas import SignalEventIn, TelemetryIn
 from apps.cooling.service import service_for
-from apps.deps import ContextDep, require_scope
 from apps.validation import UtcDatetime
 from core.errors import ConfigError, DataError, ModelError
 
@@ -36,9 +36,18 @@ def post_telemetry(site: Name, body: TelemetryIn, ctx: ContextDep) -> dict[str, 
 @router.get("/sites/{site}/zones/{zone}/recommendation", dependencies=READ)
 def get_recommendation(site: Name, zone: Name, ctx: ContextDep,
                        utc_offset_h: Annotated[float, Query(ge=-12, le=14)] = 0.0) -> dict[str, Any]:
-    """Setpoint for the next 15 minutes (clamped, rate-limited, expiring) or "relinquish".
-    ``utc_offset_h``: the site's standard-time offset (schedules and tariffs are local)."""
+    """What would be issued now (a read: records nothing). Setpoint for the next 15 minutes
+    (clamped, rate-limited, expiring) or "relinquish". ``utc_offset_h``: the site's
+    standard-time offset (schedules and tariffs are local)."""
     return _call(service_for(ctx).bms.recommend, site, zone, None, utc_offset_h)
+
+
+@router.post("/sites/{site}/zones/{zone}/recommendation", dependencies=CONTROL, status_code=201)
+def issue_recommendation(site: Name, zone: Name, ctx: ContextDep,
+                         utc_offset_h: Annotated[float, Query(ge=-12, le=14)] = 0.0) -> dict[str, Any]:
+    """Issue the recommendation the building will write: recorded, so it starts the next
+    rate-limit step and counts in the savings report."""
+    return _call(service_for(ctx).bms.issue, site, zone, None, utc_offset_h)
 
 
 @router.post("/signals", dependencies=CONTROL, status_code=201)

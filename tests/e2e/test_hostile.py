@@ -51,12 +51,12 @@ def _free_port() -> int:
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     import uvicorn
 
+    from apps.api.server import create_app
     from apps.assistant.runtime import LlamaRuntime, shipped_gguf_path
     from apps.assistant.service import AssistantService, register_service
     from apps.assistant.serving import ServeConfig
     from apps.assistant.tokens import TokenPolicy
     from apps.context import AppContext
-    from apps.server import create_app
     from apps.settings import Settings
     from core.carbon import resolve_source
     from core.energy import Meter
