@@ -55,7 +55,7 @@ def test_bad_engine_inputs_are_422_with_a_message(client, fd001, mutate, needle)
     assert needle in r.text
 
 
-def test_nan_sensor_is_400_naming_nan(client, fd001) -> None:
+def test_nan_sensor_is_422_naming_nan(client, fd001) -> None:
     # NaN is not valid JSON: sent the way a Python client would (allow_nan), the body guard
     # refuses it before validation with a message that says what to send instead.
     import json
@@ -64,7 +64,7 @@ def test_nan_sensor_is_400_naming_nan(client, fd001) -> None:
     engine["rows"][3][5] = math.nan
     r = client.post("/v1/maintenance/predict", content=json.dumps({"engines": [engine]}),
                     headers={"content-type": "application/json"})
-    assert r.status_code == 400, r.text
+    assert r.status_code == 422, r.text
     assert "NaN" in r.text
 
 
