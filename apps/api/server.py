@@ -73,9 +73,7 @@ _ERROR_SCHEMA = {
     }
 }
 COMMON_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Invalid configuration or parameter, or a JSON body nested over 64 "
-                         "levels or holding NaN/Infinity or out-of-range numbers",
-          **_ERROR_SCHEMA},
+    400: {"description": "Invalid configuration or parameter", **_ERROR_SCHEMA},
     401: {"description": "Missing, unknown or revoked API key", **_ERROR_SCHEMA},
     403: {"description": "API key lacks the scope this endpoint needs", **_ERROR_SCHEMA},
     404: {"description": "No such resource (unknown id in the path)", **_ERROR_SCHEMA},
@@ -83,7 +81,8 @@ COMMON_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"description": "Request body over the server limit", **_ERROR_SCHEMA},
     415: {"description": "Request body media type not accepted (e.g. text/plain on a JSON route)",
           **_ERROR_SCHEMA},
-    422: {"description": "Invalid input data", **_ERROR_SCHEMA},
+    422: {"description": "Invalid input data, or a JSON body nested over 64 levels or holding "
+                         "NaN/Infinity or out-of-range numbers", **_ERROR_SCHEMA},
     503: {"description": "Model or ledger unavailable", **_ERROR_SCHEMA},
     504: {"description": "No response within the request timeout", **_ERROR_SCHEMA},
 }

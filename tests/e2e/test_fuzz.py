@@ -213,7 +213,7 @@ def test_edge_values_inside_valid_bodies_get_a_4xx_that_says_what_to_fix(
                     content=_with_raw_token(body, path, token).encode(),
                     headers={**fuzz_headers, "content-type": "application/json"})
                 seen[kind] = seen.get(kind, 0) + 1
-                detail = r.json().get("detail", "") if r.status_code == 400 else ""
+                detail = r.json().get("detail", "") if r.status_code == 422 else ""
                 ok = any(m in str(detail) for m in _GUARD_MESSAGES[kind].split("|"))
                 assert ok, f"{case.method} {case.formatted_path} {kind} at {path}: " \
                            f"{r.status_code} {r.text[:200]}"

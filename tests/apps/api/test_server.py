@@ -296,13 +296,13 @@ _UNSAFE_JSON = {
 
 @pytest.mark.parametrize("case", sorted(_UNSAFE_JSON))
 @pytest.mark.parametrize("path", ["/echo", "/v1/chat/completions"])
-def test_unsafe_json_bodies_get_400_saying_what_to_fix(ctx, tmp_path: Path, case: str,
+def test_unsafe_json_bodies_get_422_saying_what_to_fix(ctx, tmp_path: Path, case: str,
                                                        path: str) -> None:
     app = _with_test_routes(create_app(_settings(tmp_path, open_compute=True), ctx=ctx))
     body, fix = _UNSAFE_JSON[case]
     r = TestClient(app, raise_server_exceptions=False).post(
         path, content=body, headers={"content-type": "application/json"})
-    assert r.status_code == 400, (case, r.status_code, r.text[:200])
+    assert r.status_code == 422, (case, r.status_code, r.text[:200])
     payload = r.json()  # both error shapes: FastAPI's detail and OpenAI's error object
     assert fix in payload["detail"] and payload["error"]["message"] == payload["detail"]
 
