@@ -130,6 +130,16 @@ def test_five_thousand_messages_is_a_4xx_not_a_503(server: Server, http: httpx.C
                                 headers=server.auth("compute")), 400, "messages", "256")
 
 
+def test_history_too_long_to_summarise_is_a_4xx_not_a_503(server: Server,
+                                                           http: httpx.Client) -> None:
+    # Few messages, but their old turns alone overflow the model's context when summarised.
+    turns = [{"role": "user" if i % 2 == 0 else "assistant", "content": "word " * 400}
+             for i in range(40)]
+    body = {"model": MODEL, "messages": [*turns, {"role": "user", "content": "hi"}]}
+    _says_what_to_fix(_chat(http, server, body), 400, "context_length_exceeded",
+                      "fewer or shorter messages")
+
+
 @pytest.mark.parametrize(("path", "params"), [
     ("/v1/cooling/signals/active", {"at": "9999-12-31T23:59:59-23:59"}),
     ("/v1/cooling/sites/s1/reports/savings",
