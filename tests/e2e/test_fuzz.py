@@ -152,10 +152,13 @@ _GUARDED_EDGES = st.one_of(
         lambda t: ("huge integer", t)),
     st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "-1E+999"]).map(
         lambda t: ("non-finite", t)),
+    st.sampled_from(['"\\ud800"', '"x\\udfff"', '"\\uDBFF\\u0041"']).map(
+        lambda t: ("lone surrogate", t)),
 )
 # What the JSON guard answers for each kind of edge (any route, before auth or validation).
 _GUARD_MESSAGES = {"nesting": "nested", "huge integer": "64 bits",
-                   "non-finite": "not a JSON number|overflows a 64-bit float"}
+                   "non-finite": "not a JSON number|overflows a 64-bit float",
+                   "lone surrogate": "surrogate"}
 
 
 def _leaf_paths(value: Any, path: tuple = ()) -> list[tuple]:

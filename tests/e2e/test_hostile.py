@@ -122,6 +122,10 @@ def test_deep_nesting_and_huge_integers_on_chat(server: Server, http: httpx.Clie
     huge = json.dumps(HELLO)[:-1] + ', "max_tokens": ' + "9" * 5000 + "}"
     _says_what_to_fix(http.post("/v1/chat/completions", content=huge, headers=auth), 422,
                       "64 bits")
+    # A lone surrogate escape parses in Python but cannot be encoded for the model (was a 500).
+    surrogate = json.dumps(HELLO).replace("Say hello.", "\\ud800")
+    _says_what_to_fix(http.post("/v1/chat/completions", content=surrogate, headers=auth), 422,
+                      "surrogate")
 
 
 def test_five_thousand_messages_is_a_4xx_not_a_503(server: Server, http: httpx.Client) -> None:
