@@ -163,7 +163,14 @@ class AssistantService:
         transcript = "\n".join(f"{m['role']}: {m['content']}" for m in messages)
         prompt = [{"role": "user", "content": "Summarise this conversation in one sentence:\n"
                    + transcript}]
-        return self.runtime.chat(prompt, max_tokens=SUMMARY_MAX_TOKENS).text
+        rt = self.runtime
+        needed = len(rt.chat_prompt_tokens(prompt)) + SUMMARY_MAX_TOKENS
+        if needed > rt.n_ctx:  # the client's history, not the server, is at fault: a 400
+            raise ContextTooLongError(
+                f"the earlier turns of this conversation need {needed} tokens to summarise, over "
+                f"the {rt.n_ctx}-token context; send fewer or shorter messages",
+                param="messages", code="context_length_exceeded")
+        return rt.chat(prompt, max_tokens=SUMMARY_MAX_TOKENS).text
 
     def _cacheable(self, plan: _Plan) -> bool:
         # Grounded answers depend on the ledger at that moment, and sampled answers are meant to
