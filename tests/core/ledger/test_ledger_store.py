@@ -1,4 +1,7 @@
-"""Ledger: append-only records, validation, corrupt files, exports, concurrent processes."""
+"""Ledger: append-only records, validation, corrupt files, exports, concurrent processes.
+
+Tests taking ``ledger`` or ``ledger_url`` run on SQLite and on a throwaway PostgreSQL cluster.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from core.carbon import Intensity, resolve_source
 from core.energy import ComponentEnergy, Measurement, Meter
 from core.errors import DataError, LedgerError
 from core.ledger import Ledger
+from pg_cluster import BACKENDS, url_for
 
 FR = Intensity("FR", 50.0, "test table", 2023, "lifecycle", "CO2e", "average", "annual_table")
 
@@ -30,9 +34,11 @@ def _measurement(energy_j: float = 3.6e6, count: int = 10) -> Measurement:
     )  # fmt: skip
 
 
-@pytest.fixture()
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger(f"sqlite:///{tmp_path / 'sub' / 'ledger.db'}")
+@pytest.fixture(params=BACKENDS)
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Ledger:
+    if request.param == "sqlite":  # in a folder that does not exist yet: the ledger makes it
+        return Ledger(f"sqlite:///{tmp_path / 'sub' / 'ledger.db'}")
+    return Ledger(url_for(request, request.param))
 
 
 def test_footprint_roundtrip_and_co2e(ledger: Ledger) -> None:
@@ -97,14 +103,49 @@ def test_footprint_validation(ledger: Ledger) -> None:
 
 def test_records_cannot_be_changed_even_with_raw_sql(ledger: Ledger) -> None:
     ledger.record_footprint(app="a", run_id="r", phase="train", measurement=_measurement(), intensity=FR)
-    for sql in ("UPDATE footprints SET co2e_kg = 0", "DELETE FROM footprints"):
+    ledger.record_saving(app="a", run_id="r", kind="reuse", co2e_kg=1.0, baseline="b", method="m")
+    refused = ["UPDATE footprints SET co2e_kg = 0", "DELETE FROM footprints",
+               "UPDATE savings SET co2e_kg = 0", "DELETE FROM savings WHERE id > 0"]
+    if ledger.engine.dialect.name == "postgresql":
+        refused += ["TRUNCATE footprints", "TRUNCATE savings"]
+    for sql in refused:
         with pytest.raises(Exception, match="append-only"), ledger.engine.begin() as conn:
             conn.execute(text(sql))
-    assert len(ledger.footprints()) == 1
+    assert len(ledger.footprints()) == 1 and len(ledger.savings()) == 1
+    assert ledger.footprints()[0].co2e_kg > 0
     assert not hasattr(ledger, "delete") and not hasattr(ledger, "update")
+    # Through the API the refusal is a LedgerError that says what to do instead.
+    with pytest.raises(LedgerError, match="append a correcting record"):
+        ledger._run(lambda: _raw(ledger, "DELETE FROM savings"), "delete from")
 
 
-def test_wal_mode_and_engine_shared_for_other_tables(ledger: Ledger) -> None:
+def _raw(ledger: Ledger, sql: str) -> None:
+    with ledger.engine.begin() as conn:
+        conn.execute(text(sql))
+
+
+def test_guards_survive_reopening(ledger: Ledger) -> None:
+    """A second process opening the same database (re-running the schema step) keeps one set of
+    guards and the one version row."""
+    again = Ledger(ledger.url)
+    again.record_saving(app="a", run_id="r", kind="reuse", co2e_kg=1.0, baseline="b", method="m")
+    with pytest.raises(Exception, match="append-only"), again.engine.begin() as conn:
+        conn.execute(text("UPDATE savings SET co2e_kg = 2"))
+    with again.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM greenstack_meta")).scalar() == 1
+    assert ledger.savings()[0].co2e_kg == 1.0
+
+
+def test_bare_postgresql_url_uses_the_shipped_driver(pg_url: str) -> None:
+    bare = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    led = Ledger(bare)
+    assert led.engine.dialect.driver == "psycopg"
+    led.record_saving(app="a", run_id="r", kind="reuse", co2e_kg=1.0, baseline="b", method="m")
+    assert len(Ledger(pg_url).savings()) == 1
+
+
+def test_wal_mode_and_engine_shared_for_other_tables(tmp_path: Path) -> None:
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
     with ledger.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30000
@@ -163,13 +204,14 @@ def _writer(url: str, worker: int, n: int) -> None:
                           baseline="b", method="m")  # fmt: skip
 
 
-def test_several_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
+@pytest.mark.parametrize("ledger_url", BACKENDS, indirect=True)
+def test_several_processes_writing_at_once_lose_nothing(ledger_url: str) -> None:
+    url = ledger_url  # a database nobody has opened yet: the workers race to create the schema
     workers, per_worker = 4, 25
     # Fresh interpreters started as plain subprocesses: no engine shared via fork, and no
     # dependence on the parent's __main__ (Streamlit's AppTest replaces it, which breaks spawn).
     code = (
-        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; "
+        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2], sys.argv[2] + '/tests']; "
         "from test_ledger_store import _writer; _writer(sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))"
     )
     here = Path(__file__).resolve().parent
