@@ -9,16 +9,17 @@ import csv
 import json
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from pg_cluster import BACKENDS, url_for
+from sqlalchemy import Column, Integer, MetaData, String, Table, text
 
 from core.carbon import Intensity, resolve_source
 from core.energy import ComponentEnergy, Measurement, Meter
 from core.errors import DataError, LedgerError
-from core.ledger import Ledger
-from pg_cluster import BACKENDS, url_for
+from core.ledger import Ledger, create_tables
 
 FR = Intensity("FR", 50.0, "test table", 2023, "lifecycle", "CO2e", "average", "annual_table")
 
@@ -227,3 +228,33 @@ def test_several_processes_writing_at_once_lose_nothing(ledger_url: str) -> None
     for w in range(workers):
         assert sorted(f.run_id for f in led.footprints(app=f"w{w}")) == sorted(f"r{k}" for k in range(per_worker))
     assert len({f.record_id for f in footprints}) == len(footprints)
+
+
+@pytest.mark.parametrize("ledger_url", BACKENDS, indirect=True)
+def test_surface_tables_created_by_racing_workers(ledger_url: str) -> None:
+    """Server workers create their own tables (API keys, cooling state) in the ledger database
+    at the same moment; none of them may fail (PostgreSQL: duplicate pg_type without the lock)."""
+    md = MetaData()
+    Table("surface_state", md, Column("id", Integer, primary_key=True), Column("v", String(8)))
+    Table("surface_more", md, Column("id", Integer, primary_key=True))
+    engines = [Ledger(ledger_url).engine for _ in range(4)]  # one connection pool per "worker"
+    start, errors = threading.Barrier(len(engines)), []
+
+    def create(engine) -> None:
+        start.wait()
+        try:
+            create_tables(engine, md)
+        except Exception as e:  # collected: a thread's exception would not fail the test
+            errors.append(e)
+
+    threads = [threading.Thread(target=create, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    with engines[0].begin() as conn:
+        conn.execute(text("INSERT INTO surface_state (v) VALUES ('ok')"))
+        assert conn.execute(text("SELECT count(*) FROM surface_more")).scalar() == 0
+    for engine in engines:
+        engine.dispose()
