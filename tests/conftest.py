@@ -19,7 +19,7 @@ needs_shared_data = pytest.mark.skipif(
 @pytest.fixture(scope="session")
 def postgres_server():
     """A throwaway PostgreSQL cluster for the session (see ``tests/pg_cluster.py``)."""
-    import pg_cluster
+    from tests import pg_cluster
 
     reason = pg_cluster.unavailable_reason()
     if reason:
@@ -43,7 +43,7 @@ def pg_url(postgres_server):
 def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """SQLite under tmp_path; ``parametrize("ledger_url", BACKENDS, indirect=True)`` adds
     PostgreSQL (``pg_cluster.BACKENDS``)."""
-    import pg_cluster
+    from tests import pg_cluster
 
     return pg_cluster.url_for(request, getattr(request, "param", "sqlite"))
 

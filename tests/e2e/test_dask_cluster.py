@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.e2e_stack import PROJECT_ROOT, ZONE, free_port, log_tail, stop
+from tests.e2e.e2e_stack import PROJECT_ROOT, ZONE, free_port, log_tail, stop
 
 pytestmark = pytest.mark.e2e
 

@@ -2,9 +2,10 @@
 
 A throwaway cluster (``tests/pg_cluster.py``) holds a fresh database; the CLI creates a key in
 it, two uvicorn workers open it at once and answer concurrent first requests (both race to
-create the cooling tables), cooling state written through one worker is read through the other,
-the impact report comes from PostgreSQL, and the database refuses UPDATE/DELETE/TRUNCATE on the
-ledger tables the server created.
+create the cooling tables), cooling state written through one worker is read through the other
+(an issued setpoint rate-limits the next one, whichever worker issues it), the impact report
+comes from PostgreSQL, and the database refuses UPDATE/DELETE/TRUNCATE on the ledger tables the
+server created.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from e2e.e2e_stack import free_port, seed_ledger, stack_env, stop, wait_http
+from tests.e2e.e2e_stack import free_port, seed_ledger, stack_env, stop, wait_http
 
 pytestmark = pytest.mark.e2e
 
@@ -36,7 +37,8 @@ def _greenstack(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
 def _telemetry(zone: str, temp_c: float) -> dict:
     return {"zone": zone, "timestamp": datetime.now(UTC).isoformat(),
             "points": {"Zone_Air_Temperature_Sensor": temp_c, "Occupancy_Sensor": 1,
-                       "Outside_Air_Temperature_Sensor": 31.0}}
+                       "Outside_Air_Temperature_Sensor": 31.0,
+                       "Zone_Air_Temperature_Setpoint": 21.0}}
 
 
 def test_two_workers_share_a_postgresql_ledger(tmp_path: Path, pg_url: str) -> None:
@@ -60,25 +62,29 @@ def test_two_workers_share_a_postgresql_ledger(tmp_path: Path, pg_url: str) -> N
         wait_http(f"{base}/health", proc, log_path)
         zones = [f"z{i}" for i in range(16)]
 
-        def first_contact(zone: str) -> tuple[int, int]:
+        def first_contact(zone: str) -> tuple[int, int, float | None]:
             with httpx.Client(base_url=base, timeout=60, headers=headers) as c:
                 posted = c.post(f"/v1/cooling/sites/{SITE}/telemetry", json=_telemetry(zone, 24.5))
-                rec = c.get(f"/v1/cooling/sites/{SITE}/zones/{zone}/recommendation")
-                return posted.status_code, rec.status_code
+                issued = c.post(f"/v1/cooling/sites/{SITE}/zones/{zone}/recommendation")
+                return posted.status_code, issued.status_code, issued.json().get("setpoint_c")
 
         # Fresh connections in parallel: both workers meet the cooling tables for the first time.
         with ThreadPoolExecutor(max_workers=8) as pool:
-            statuses = list(pool.map(first_contact, zones))
-        assert statuses == [(201, 200)] * len(zones), log_path.read_text(errors="replace")[-3000:]
+            first = list(pool.map(first_contact, zones))
+        assert [f[:2] for f in first] == [(201, 201)] * len(zones), (
+            first, log_path.read_text(errors="replace")[-3000:])
 
         with httpx.Client(base_url=base, timeout=60, headers=headers) as c:
             health = c.get("/health").json()
             assert health["ledger"] == {"reachable": True, "backend": "postgresql", "error": None}
-            # Every worker sees every zone's telemetry: each new connection may land on either.
-            for zone in zones:
+            # Every worker sees every zone's state: each new connection may land on either, and a
+            # second issue seconds after the first moves by at most seconds' worth of 1 K/15 min.
+            for zone, (_, _, setpoint) in zip(zones, first, strict=True):
                 with httpx.Client(base_url=base, timeout=60, headers=headers) as fresh:
-                    body = fresh.get(f"/v1/cooling/sites/{SITE}/zones/{zone}/recommendation").json()
+                    url = f"/v1/cooling/sites/{SITE}/zones/{zone}/recommendation"
+                    body = fresh.post(url).json()
                     assert body["action"] == "write", body
+                    assert abs(body["setpoint_c"] - setpoint) <= 0.1, (setpoint, body)
             impact = c.get("/v1/impact").json()
             assert set(impact["apps"]) == {"maintenance", "cooling"} and not impact["empty"]
             assert c.get("/v1/impact", headers={"X-API-Key": token + "x"}).status_code == 401
@@ -95,6 +101,8 @@ def test_two_workers_share_a_postgresql_ledger(tmp_path: Path, pg_url: str) -> N
                 "SELECT count(DISTINCT zone) FROM cooling_telemetry WHERE site = :s"), {"s": SITE}
             ).scalar()
             assert stored_zones == len(zones)
+            issued = conn.execute(sa.text("SELECT count(*) FROM cooling_recommendations")).scalar()
+            assert issued == 2 * len(zones)
             assert conn.execute(sa.text("SELECT count(*) FROM footprints")).scalar() == 8
         for sql in ("UPDATE footprints SET co2e_kg = 0", "DELETE FROM savings",
                     "TRUNCATE footprints"):

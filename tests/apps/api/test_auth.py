@@ -11,11 +11,18 @@ import pytest
 import sqlalchemy as sa
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
-from pg_cluster import BACKENDS, url_for
 
-from apps.auth import SCOPES, ApiKeyStore, AuthError, ScopeError, api_keys_table, validate_scopes
-from apps.deps import Principal, require_scope
+from apps.api.auth import (
+    SCOPES,
+    ApiKeyStore,
+    AuthError,
+    ScopeError,
+    api_keys_table,
+    validate_scopes,
+)
+from apps.api.deps import Principal, require_scope
 from core.errors import ConfigError
+from tests.pg_cluster import BACKENDS, url_for
 
 
 @pytest.fixture(params=BACKENDS)

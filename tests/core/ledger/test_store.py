@@ -13,13 +13,13 @@ import threading
 from pathlib import Path
 
 import pytest
-from pg_cluster import BACKENDS, url_for
 from sqlalchemy import Column, Integer, MetaData, String, Table, text
 
 from core.carbon import Intensity, resolve_source
 from core.energy import ComponentEnergy, Measurement, Meter
 from core.errors import DataError, LedgerError
 from core.ledger import Ledger, create_tables
+from tests.pg_cluster import BACKENDS, url_for
 
 FR = Intensity("FR", 50.0, "test table", 2023, "lifecycle", "CO2e", "average", "annual_table")
 
@@ -212,8 +212,8 @@ def test_several_processes_writing_at_once_lose_nothing(ledger_url: str) -> None
     # Fresh interpreters started as plain subprocesses: no engine shared via fork, and no
     # dependence on the parent's __main__ (Streamlit's AppTest replaces it, which breaks spawn).
     code = (
-        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2], sys.argv[2] + '/tests']; "
-        "from test_ledger_store import _writer; _writer(sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))"
+        "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; "
+        "from test_store import _writer; _writer(sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))"
     )
     here = Path(__file__).resolve().parent
     root = here.parents[2]
