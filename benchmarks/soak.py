@@ -319,7 +319,11 @@ def main(argv: list[str] | None = None) -> int:
             rss["end"] = tree_rss_mb(pid)
             health = httpx.get(f"{base}/health", timeout=30).status_code
         rows_after = ledger_rows(ledger_url)
-        tracebacks = log_path.read_text(errors="replace").count("Traceback")
+        log = log_path.read_text(errors="replace")
+        tracebacks = log.count("Traceback")
+        if tracebacks:
+            first = log.index("Traceback")
+            print(f"first traceback in the server log:\n{log[first:first + 4000]}")
     return report(load, wall_s, rss, rows_before, rows_after, health, tracebacks, args.json)
 
 
