@@ -211,6 +211,8 @@ class Ledger:
                 )
 
     def _insert(self, table: Any, row: dict[str, Any]) -> int:
+        _check_lengths(table, row)
+
         def write() -> int:
             with self.engine.begin() as conn:
                 result = conn.execute(insert(table).values(**row))
@@ -351,6 +353,17 @@ def _intensity_columns(intensity: Intensity) -> dict[str, Any]:
         "intensity_method": intensity.method,
         "intensity_at": at.isoformat() if at is not None else None,
     }
+
+
+def _check_lengths(table: Table, row: Mapping[str, Any]) -> None:
+    """Refuse a string longer than its column, on every database alike (SQLite would store it,
+    PostgreSQL would refuse it mid-transaction)."""
+    for column in table.columns:
+        limit = getattr(column.type, "length", None)
+        value = row.get(column.name)
+        if limit and isinstance(value, str) and len(value) > limit:
+            raise DataError(f"{table.name}.{column.name} is {len(value)} characters long; at most "
+                            f"{limit} fit: shorten it")
 
 
 def _check_ids(app: str, run_id: str) -> None:

@@ -91,6 +91,19 @@ def test_savings_roundtrip_and_validation(ledger: Ledger) -> None:
     assert len(ledger.savings()) == 2  # rejected input wrote nothing
 
 
+def test_too_long_strings_are_refused_alike_on_every_database(ledger: Ledger) -> None:
+    with pytest.raises(DataError, match="run_id is 200 characters long; at most 128"):
+        ledger.record_footprint(app="a", run_id="r" * 200, phase="train",
+                                measurement=_measurement(), intensity=FR)
+    with pytest.raises(DataError, match="savings.kind is 65 characters long; at most 64"):
+        ledger.record_saving(app="a", run_id="r", kind="k" * 65, co2e_kg=1.0, baseline="b",
+                             method="m")
+    long_text = "n" * 10_000  # Text columns have no limit
+    ledger.record_saving(app="a", run_id="r" * 128, kind="k" * 64, co2e_kg=1.0, baseline="b",
+                         method="m", notes=long_text)
+    assert ledger.footprints() == [] and ledger.savings()[0].notes == long_text
+
+
 def test_footprint_validation(ledger: Ledger) -> None:
     ok = {"app": "a", "run_id": "r", "measurement": _measurement(), "intensity": FR}
     with pytest.raises(DataError, match="phase"):
