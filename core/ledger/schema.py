@@ -110,16 +110,20 @@ def install_sqlite_guards(conn: Connection) -> None:
 def install_postgresql_guards(conn: Connection) -> None:
     """Statement triggers that make the ledger tables append-only for raw SQL (PostgreSQL).
 
-    Run inside the schema transaction, under :data:`PG_SCHEMA_LOCK`: ``CREATE OR REPLACE
-    FUNCTION`` from two processes at once would fail with "tuple concurrently updated".
+    Run inside the schema transaction, under :data:`PG_SCHEMA_LOCK`, so two processes never
+    create the function or a trigger at the same time.
     """
-    conn.execute(
-        text(
-            "CREATE OR REPLACE FUNCTION greenstack_refuse_change() RETURNS trigger "
-            "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION "
-            "'greenstack ledger is append-only: % refused on %', TG_OP, TG_TABLE_NAME; END $$"
+    # Created once, by whoever creates the tables: a server role that only has INSERT and
+    # SELECT (not the owner) opens the ledger without touching either.
+    function = conn.execute(text("SELECT to_regprocedure('greenstack_refuse_change()')")).scalar()
+    if function is None:
+        conn.execute(
+            text(
+                "CREATE FUNCTION greenstack_refuse_change() RETURNS trigger "
+                "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION "
+                "'greenstack ledger is append-only: % refused on %', TG_OP, TG_TABLE_NAME; END $$"
+            )
         )
-    )
     for table in APPEND_ONLY_TABLES:
         exists = conn.execute(
             text("SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass(:t) AND tgname = :name"),

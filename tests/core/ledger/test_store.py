@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
@@ -148,6 +149,26 @@ def test_guards_survive_reopening(ledger: Ledger) -> None:
     with again.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM greenstack_meta")).scalar() == 1
     assert ledger.savings()[0].co2e_kg == 1.0
+
+
+def test_postgresql_role_without_ownership_appends_but_cannot_change(pg_url: str) -> None:
+    """The deployment docs/carbon.md describes: tables owned by an admin role, the server's role
+    has INSERT and SELECT only, so it can neither change records nor drop the guards."""
+    owner = Ledger(pg_url)
+    owner.record_saving(app="a", run_id="r", kind="reuse", co2e_kg=1.0, baseline="b", method="m")
+    role = f"app_{uuid.uuid4().hex[:8]}"
+    with owner.engine.begin() as conn:
+        conn.execute(text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(text(f"GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO {role}"))
+        conn.execute(text(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}"))
+    app = Ledger(pg_url.replace("//greenstack@", f"//{role}@"))  # opening runs the schema step
+    app.record_saving(app="a", run_id="r2", kind="reuse", co2e_kg=2.0, baseline="b", method="m")
+    for sql in ("UPDATE savings SET co2e_kg = 0", "DELETE FROM savings",
+                "DROP TRIGGER savings_append_only ON savings"):
+        with pytest.raises(Exception, match="append-only|must be owner|permission denied"), app.engine.begin() as conn:
+            conn.execute(text(sql))
+    assert [s.co2e_kg for s in owner.savings()] == [1.0, 2.0]
+    app.close()
 
 
 def test_bare_postgresql_url_uses_the_shipped_driver(pg_url: str) -> None:
