@@ -124,20 +124,29 @@ def start() -> PgServer:
     if os.geteuid() == 0:
         user = pwd.getpwnam(RUN_AS_WHEN_ROOT)
         os.chown(root, user.pw_uid, user.pw_gid)
-    server = PgServer(root=root, port=_free_port(), bin_dir=bin_dir)
+    data_dir = root / "data"
     try:
-        _run([str(bin_dir / "initdb"), "-D", str(server.data_dir), "-U", SUPERUSER,
+        _run([str(bin_dir / "initdb"), "-D", str(data_dir), "-U", SUPERUSER,
               "--auth=trust", "--no-locale", "-E", "UTF8", "--no-sync"], root)
-        # Throwaway data: no fsync; small buffers on a shared CI box.
-        options = (f"-c listen_addresses=127.0.0.1 -p {server.port} "
-                   f"-c unix_socket_directories={root} -c fsync=off -c synchronous_commit=off "
-                   "-c full_page_writes=off -c shared_buffers=16MB -c max_connections=200")
-        _run([str(bin_dir / "pg_ctl"), "-D", str(server.data_dir), "-l", str(root / "server.log"),
-              "-o", options, "-w", "-t", str(START_TIMEOUT_S), "start"], root)
+        for attempt in range(3):  # the free port can be taken before the server binds it
+            server = PgServer(root=root, port=_free_port(), bin_dir=bin_dir)
+            # Throwaway data: no fsync; small buffers on a shared CI box.
+            options = (f"-c listen_addresses=127.0.0.1 -p {server.port} "
+                       f"-c unix_socket_directories={root} -c fsync=off "
+                       "-c synchronous_commit=off -c full_page_writes=off "
+                       "-c shared_buffers=16MB -c max_connections=200")
+            try:
+                _run([str(bin_dir / "pg_ctl"), "-D", str(data_dir), "-l",
+                      str(root / "server.log"), "-o", options, "-w", "-t",
+                      str(START_TIMEOUT_S), "start"], root)
+                return server
+            except RuntimeError:
+                if attempt == 2:
+                    raise
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
-    return server
+    raise AssertionError("unreachable")
 
 
 def stop(server: PgServer) -> None:
