@@ -7,7 +7,7 @@ from core.ledger.records import (
     SavingRecord,
     counterfactual_slug,
 )
-from core.ledger.store import Ledger
+from core.ledger.store import Ledger, create_tables
 
 __all__ = [
     "PHASES",
@@ -16,4 +16,5 @@ __all__ = [
     "Ledger",
     "SavingRecord",
     "counterfactual_slug",
+    "create_tables",
 ]

@@ -1,4 +1,6 @@
-"""Ledger tables (SQLAlchemy Core). Append-only: SQLite triggers refuse UPDATE and DELETE."""
+"""Ledger tables (SQLAlchemy Core). Append-only in the database itself: triggers refuse UPDATE
+and DELETE on SQLite, and UPDATE, DELETE and TRUNCATE on PostgreSQL, whoever sends the SQL (only
+the tables' owner can drop or disable a trigger)."""
 
 from __future__ import annotations
 
@@ -7,7 +9,6 @@ from typing import Any
 from sqlalchemy import (
     Column,
     Connection,
-    Engine,
     Float,
     Integer,
     MetaData,
@@ -118,16 +119,51 @@ def migrate(conn: Connection, from_version: int) -> None:
                  {"value": str(SCHEMA_VERSION)})
 
 
-def install_sqlite_guards(engine: Engine) -> None:
-    """Triggers that make the ledger tables append-only even for raw SQL (SQLite only)."""
-    with engine.begin() as conn:
-        for table in APPEND_ONLY_TABLES:
-            for op in ("UPDATE", "DELETE"):
-                conn.execute(
-                    text(
-                        f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} "
-                        f"BEFORE {op} ON {table} BEGIN "
-                        f"SELECT RAISE(ABORT, 'greenstack ledger is append-only: {op} refused'); "
-                        "END"
-                    )
+def install_sqlite_guards(conn: Connection) -> None:
+    """Triggers that make the ledger tables append-only even for raw SQL (SQLite)."""
+    for table in APPEND_ONLY_TABLES:
+        for op in ("UPDATE", "DELETE"):
+            conn.execute(
+                text(
+                    f"CREATE TRIGGER IF NOT EXISTS {table}_no_{op.lower()} "
+                    f"BEFORE {op} ON {table} BEGIN "
+                    f"SELECT RAISE(ABORT, 'greenstack ledger is append-only: {op} refused'); "
+                    "END"
                 )
+            )
+
+
+def install_postgresql_guards(conn: Connection) -> None:
+    """Statement triggers that make the ledger tables append-only for raw SQL (PostgreSQL).
+
+    Run inside the schema transaction, under :data:`PG_SCHEMA_LOCK`, so two processes never
+    create the function or a trigger at the same time.
+    """
+    # Created once, by whoever creates the tables: a server role that only has INSERT and
+    # SELECT (not the owner) opens the ledger without touching either.
+    function = conn.execute(text("SELECT to_regprocedure('greenstack_refuse_change()')")).scalar()
+    if function is None:
+        conn.execute(
+            text(
+                "CREATE FUNCTION greenstack_refuse_change() RETURNS trigger "
+                "LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION "
+                "'greenstack ledger is append-only: % refused on %', TG_OP, TG_TABLE_NAME; END $$"
+            )
+        )
+    for table in APPEND_ONLY_TABLES:
+        exists = conn.execute(
+            text("SELECT 1 FROM pg_trigger WHERE tgrelid = to_regclass(:t) AND tgname = :name"),
+            {"t": table, "name": f"{table}_append_only"},
+        ).first()
+        if exists is None:
+            conn.execute(
+                text(
+                    f"CREATE TRIGGER {table}_append_only "
+                    f"BEFORE UPDATE OR DELETE OR TRUNCATE ON {table} "
+                    "FOR EACH STATEMENT EXECUTE FUNCTION greenstack_refuse_change()"
+                )
+            )
+
+
+# pg_advisory_xact_lock key that serialises schema creation across processes ("gstk" in ASCII).
+PG_SCHEMA_LOCK = 0x6773746B

@@ -16,7 +16,18 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, insert, select, union
+from sqlalchemy import (
+    Connection,
+    Engine,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+    insert,
+    select,
+    text,
+    union,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
@@ -198,20 +209,14 @@ class Ledger:
 
     # -- internals -------------------------------------------------------------------------------
     def _init_schema(self) -> None:
-        # pysqlite autocommits each CREATE, so a process opening the ledger while another is
-        # creating it can see some tables and not others: retry until the schema is whole.
-        for attempt in range(_SCHEMA_RETRIES + 1):
-            try:
-                schema.metadata.create_all(self.engine)
-                if self.engine.dialect.name == "sqlite":
-                    schema.install_sqlite_guards(self.engine)
-                break
-            except OperationalError as e:
-                racing = "already exists" in str(e) or "no such table" in str(e)
-                if not racing or attempt == _SCHEMA_RETRIES:
-                    raise
-                time.sleep(0.02 * (attempt + 1))
+        postgres = self.engine.dialect.name == "postgresql"
+        create_tables(self.engine, schema.metadata)
         with self.engine.begin() as conn:
+            if postgres:  # one process at a time installs the guards and the version row
+                _lock_schema(conn)
+                schema.install_postgresql_guards(conn)
+            elif self.engine.dialect.name == "sqlite":
+                schema.install_sqlite_guards(conn)
             version = conn.execute(
                 select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")
             ).scalar_one_or_none()
@@ -229,6 +234,8 @@ class Ledger:
                 )
 
     def _insert(self, table: Any, row: dict[str, Any]) -> int:
+        _check_lengths(table, row)
+
         def write() -> int:
             with self.engine.begin() as conn:
                 result = conn.execute(insert(table).values(**row))
@@ -257,6 +264,33 @@ class Ledger:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
+def create_tables(engine: Engine, metadata: MetaData, tables: list[Table] | None = None) -> None:
+    """Create missing tables of ``metadata`` in the ledger's database, safely when several
+    processes (server workers) open it at once. Surfaces use it for their own tables."""
+    if engine.dialect.name == "postgresql":
+        # DDL is transactional there: one process at a time checks and creates.
+        with engine.begin() as conn:
+            _lock_schema(conn)
+            metadata.create_all(conn, tables=tables)
+        return
+    # pysqlite autocommits each CREATE, so a process opening the database while another is
+    # creating it can see some tables and not others: retry until the schema is whole.
+    for attempt in range(_SCHEMA_RETRIES + 1):
+        try:
+            metadata.create_all(engine, tables=tables)
+            return
+        except OperationalError as e:
+            racing = "already exists" in str(e) or "no such table" in str(e)
+            if not racing or attempt == _SCHEMA_RETRIES:
+                raise
+            time.sleep(0.02 * (attempt + 1))
+
+
+def _lock_schema(conn: Connection) -> None:
+    """Hold PostgreSQL's schema advisory lock until the transaction ends."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": schema.PG_SCHEMA_LOCK})
+
+
 def _make_engine(url: str, busy_timeout_s: float) -> Engine:
     try:
         parsed = make_url(url)
@@ -265,6 +299,9 @@ def _make_engine(url: str, busy_timeout_s: float) -> Engine:
             f"ledger URL {url!r} is not a SQLAlchemy URL ({e}); use e.g. "
             "sqlite:///.greenstack/greenstack.db or postgresql+psycopg://user@host/db"
         ) from e
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg2":
+        # A bare postgresql:// means psycopg2 to SQLAlchemy; greenstack ships psycopg (3).
+        url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     if parsed.get_backend_name() != "sqlite":
         try:
             return create_engine(url, pool_pre_ping=True)
@@ -339,6 +376,17 @@ def _intensity_columns(intensity: Intensity) -> dict[str, Any]:
         "intensity_method": intensity.method,
         "intensity_at": at.isoformat() if at is not None else None,
     }
+
+
+def _check_lengths(table: Table, row: Mapping[str, Any]) -> None:
+    """Refuse a string longer than its column, on every database alike (SQLite would store it,
+    PostgreSQL would refuse it mid-transaction)."""
+    for column in table.columns:
+        limit = getattr(column.type, "length", None)
+        value = row.get(column.name)
+        if limit and isinstance(value, str) and len(value) > limit:
+            raise DataError(f"{table.name}.{column.name} is {len(value)} characters long; at most "
+                            f"{limit} fit: shorten it")
 
 
 def _check_ids(app: str, run_id: str) -> None:
