@@ -77,7 +77,7 @@ def load_model(path: Path, algo: str) -> Any:
     from stable_baselines3 import PPO, SAC
 
     torch.set_num_threads(1)
-    cls = {"sac": SAC, "ppo": PPO}[algo]
+    cls: Any = {"sac": SAC, "ppo": PPO}[algo]
     return cls.load(path, device="cpu")
 
 

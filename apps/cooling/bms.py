@@ -32,7 +32,6 @@ from sqlalchemy import (
     select,
 )
 
-from apps.cooling.baselines import HeuristicController
 from apps.cooling.env import build_observation
 from apps.cooling.grid import tou_price
 from apps.cooling.safety import OFFICE_ENVELOPE, action_to_setpoint, clamp, rate_limit_since
@@ -287,8 +286,3 @@ class BmsService:
                 "method": ("modelled: sum over issued recommendations of a one-hour ISO 13790 "
                            "5R1C projection, naive schedule minus recommendation; not metered"),
                 "model_versions": sorted({r["model_version"] for r in written})}
-
-
-def heuristic_fallback() -> tuple[Any, str]:
-    """The tuned-rule controller with default parameters, when no agent has been trained."""
-    return HeuristicController(OFFICE_ENVELOPE), "heuristic-rules/default (no trained agent yet)"

@@ -81,15 +81,16 @@ def print_table(title: str, kpis: dict[str, dict[str, Any]]) -> None:
 
 def run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
     """Run the pipeline and print the KPI table against all baselines."""
-    from apps.cooling.service import CoolingService
+    from apps.cooling.service import service_for
 
     ctx = ctx_factory()
     if getattr(args, "force", False):
         ctx = dataclasses.replace(ctx, force=True)
-    opts = {"building": getattr(args, "building", "office"),
-            "seeds": tuple(range(max(1, getattr(args, "seeds", 3)))),
-            "sac_steps": getattr(args, "sac_steps", 6000), "ppo_steps": getattr(args, "ppo_steps", 20000)}
-    svc = CoolingService(ctx)
+    opts: dict[str, Any] = {
+        "building": getattr(args, "building", "office"),
+        "seeds": tuple(range(max(1, getattr(args, "seeds", 3)))),
+        "sac_steps": getattr(args, "sac_steps", 6000), "ppo_steps": getattr(args, "ppo_steps", 20000)}
+    svc = service_for(ctx)
     if getattr(args, "json", False):
         print(json.dumps(svc.run_pipeline(**opts).to_dict(), default=str))
         return 0
@@ -117,9 +118,9 @@ def run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
 
 def evaluate(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
     """Evaluate the trained agent and every baseline on the given files."""
-    from apps.cooling.service import CoolingService
+    from apps.cooling.service import service_for
 
-    out = CoolingService(ctx_factory()).evaluate_files(args.weather, args.grid, args.building, args.days)
+    out = service_for(ctx_factory()).evaluate_files(args.weather, args.grid, args.building, args.days)
     if args.json:
         print(json.dumps(out, default=str))
         return 0
@@ -130,11 +131,9 @@ def evaluate(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
 
 def recheck_gate(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
     """Rebuild the gate's eval set for the building's card; 0 if it matched (inputs recorded)."""
-    from apps.cooling.gate_eval import recheck_card
-    from apps.cooling.service import CoolingService
+    from apps.cooling.service import service_for
 
-    ctx = ctx_factory()
-    res = recheck_card(CoolingService(ctx).card_path_for(args.building), ctx.data_dir)
+    res = service_for(ctx_factory()).recheck_gate(args.building)
     print(f"{res.card_path}: gated on {res.gated_version[:12]}, rebuilt {res.rebuilt_version[:12]}"
           f" -> {res.reason}")
     return 0 if res.recorded else 1

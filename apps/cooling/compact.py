@@ -80,7 +80,7 @@ def distill_policy(teacher: Any, obs: np.ndarray, epochs: int = 120, seed: int =
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     batches = [(x[perm[i:i + 256]], y[perm[i:i + 256]]) for i in range(0, len(x), 256)]
     result = distill(teacher, student, batches, epochs=epochs, alpha=1.0, task="regression", lr=3e-3)
-    model = result.model if hasattr(result, "model") else result
+    model: Any = result.model if hasattr(result, "model") else result
     lin1, lin2 = model[0], model[2]
     return NumpyPolicy(lin1.weight.detach().numpy().T.copy(), lin1.bias.detach().numpy().copy(),
                        lin2.weight.detach().numpy().T.copy(), lin2.bias.detach().numpy().copy())

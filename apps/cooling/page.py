@@ -42,38 +42,18 @@ def _kpi_rows(kpis: dict[str, dict[str, dict[str, float]]]) -> list[dict[str, st
             for n, r in kpis.items()]
 
 
-def week_traces(svc: Any, spec_index: int = 0, start_day: int = 196) -> dict[str, Any]:
-    """One week of each controller on a held-out scenario (simulated on the fly, < 2 s)."""
-    from apps.cooling.agents import AgentController
-    from apps.cooling.baselines import baseline_controllers
-    from apps.cooling.env import CoolingEnv
-    from apps.cooling.kpis import rollout
-    from apps.cooling.pipeline import load_agents
-
-    algo, models, heur, _ = load_agents(svc, "office")
-    _, held_out = svc.specs("office")
-    env = CoolingEnv(held_out, building="office", random_start=False)
-    ctrls = dict(baseline_controllers(env.envelope, heur), agent=AgentController(models[0]))
-    return {n: rollout(env, c, scenario=spec_index, start_day=start_day, days=7)[1]
-            for n, c in ctrls.items()}
-
-
 def render(ctx: AppContext) -> None:
     """Page body (no set_page_config)."""
     import streamlit as st
 
-    from apps.cooling.service import CoolingService
-    from core.errors import ModelError
-    from core.gates import ModelCard
+    from apps.cooling.service import service_for
 
     st.title("Cooling control: RL agent vs baselines")
-    svc = CoolingService(ctx)
-    try:
-        card = ModelCard.load(svc.card_path)
-    except ModelError:
+    svc = service_for(ctx)
+    m = svc.card_summary()
+    if m is None:
         st.info(EMPTY_HINT)
         return
-    m = card.metrics
     st.caption("All KPIs are simulated (ISO 13790 5R1C office, 1 Jun-30 Sep) on weather/grid pairs "
                "the agent never saw; spread = sample std over training seeds.")
     st.subheader("KPIs (mean ± spread)")
@@ -84,19 +64,16 @@ def render(ctx: AppContext) -> None:
              f"{t['co2_vs_naive_pct']['mean_pct']:+.1f} %; "
              f"{t['co2_points_better_than_heuristic']:+.1f} points vs the tuned heuristic. "
              f"Targets met: {t['met']}")
-    _, held_out = svc.specs("office")
-    labels = [s.label for s in held_out]
+    labels = svc.held_out_labels()
     pick = st.selectbox("held-out scenario for the week view", labels)
-    st.plotly_chart(_week_figure(week_traces(svc, labels.index(pick))), use_container_width=True)
-    _impact(ctx)
+    st.plotly_chart(_week_figure(svc.week_traces(labels.index(pick))), use_container_width=True)
+    _impact(svc)
 
 
-def _impact(ctx: AppContext) -> None:
+def _impact(svc: Any) -> None:
     import streamlit as st
 
-    from core.impact import ImpactReport
-
-    rep = ImpactReport.from_ledger(ctx.ledger, app="cooling")
+    rep = svc.impact()
     st.subheader("Savings vs footprint")
     st.write(f"Compute footprint (training, compression, evaluation; measured): "
              f"{rep.footprint_kwh:.4f} kWh, {rep.footprint_kg:.4f} kgCO2e. Simulated savings vs "

@@ -109,6 +109,11 @@ def train_agents(store: Any, key_of: Callable[[dict], str], spec: ScenarioSpec, 
     return out
 
 
+def select_algo(agents: dict[str, list[dict[str, Any]]]) -> str:
+    """The algorithm with the better mean validation score (training validation window only)."""
+    return min(agents, key=lambda a: float(np.mean([r["validation_score"] for r in agents[a]])))
+
+
 def heuristic_run(store: Any, key_of: Callable[[dict], str], spec: ScenarioSpec, plan: TrainPlan,
                   force: bool) -> HeuristicParams:
     """Tune the heuristic's rules on the training season (a reusable run)."""
