@@ -181,3 +181,27 @@ def test_rate_limit_since_uses_real_elapsed_time():
     assert rate_limit_since(26.0, run) == pytest.approx(21.0)
     # an override by the building (20 -> 24 in a minute): ramp from the new value
     assert rate_limit_since(26.0, [(60.0, 24.0), (120.0, 20.0)]) == pytest.approx(24.0 + 60 / 900)
+
+
+def test_grid_csv_with_an_unnamed_timestamp_column_is_read(tmp_path):
+    """Issue 16: a grid CSV exported with its index (unnamed first column) reads the same."""
+    import pandas as pd
+
+    from apps.cooling.grid import load_grid
+    from core.errors import DataError
+
+    src = DATA / "grid" / "NYIS_NG_avgCI_2022.csv.gz"
+    weather = read_weather(DATA / "weather" / "USA_NY_New.York-Kennedy.epw.gz")
+    frame = pd.read_csv(src).set_index("timestamp")
+    frame.index.name = None
+    unnamed = tmp_path / "NYIS_NG_avgCI_2022.csv"
+    frame.to_csv(unnamed)
+    assert unnamed.read_text().startswith(",")
+    a, b = load_grid(src, weather), load_grid(unnamed, weather)
+    np.testing.assert_array_equal(a.ci_avg_g_per_kwh, b.ci_avg_g_per_kwh)
+    np.testing.assert_array_equal(a.ci_marginal_g_per_kwh, b.ci_marginal_g_per_kwh)
+    bad = tmp_path / "bad" / "NYIS_NG_avgCI_2022.csv"
+    bad.parent.mkdir()
+    frame.reset_index(drop=True).to_csv(bad)  # an unnamed column of row numbers
+    with pytest.raises(DataError, match="unnamed first column"):
+        load_grid(bad, weather)
