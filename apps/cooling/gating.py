@@ -33,14 +33,14 @@ def compact_and_gate(ctx: Any, store: Any, key_of: Any, teacher_path: str, algo:
     teacher = load_model(Path(teacher_path), algo)
     gate_days = min(plan.eval_days or 14, 14)
     obs, slices = rollout_states(teacher, eval_specs, plan.building, days=gate_days,
-                                 start_day=GATE_FIRST_DAY)
+                                 start_day=GATE_FIRST_DAY, storage_kwh=plan.storage_kwh)
     report = gate_compact(actor_network(teacher), policy, obs, slices, meter=ctx.meter,
                           reference_name=f"{algo}-actor")
     # What the eval set was built from, so serving can tell whether it would gate on the same one.
     eval_set = card_entry(report.eval_version, gate_eval_inputs(
         Path(teacher_path), eval_specs, plan.building, gate_days, GATE_FIRST_DAY))
     compact_res = evaluate_controllers({"compact": [policy]}, eval_specs, plan.building,
-                                       days=plan.eval_days)["compact"]
+                                       days=plan.eval_days, storage_kwh=plan.storage_kwh)["compact"]
     ref = results["agent"].per_seed[0]
     deltas = {k: compact_res.per_seed[0][k] - ref[k]
               for k in ("co2_kg_per_m2", "energy_kwh_per_m2", "discomfort_kh")}
@@ -75,7 +75,9 @@ def recheck_card(card_path: Path, data_dir: Path | None) -> Recheck:
     specs = held_out_specs(building, data_dir)
     inputs = gate_eval_inputs(teacher_path, specs, building, days, GATE_FIRST_DAY)
     teacher = load_model(teacher_path, str(card.metrics.get("agent_algo", "sac")))
-    obs, slices = rollout_states(teacher, specs, building, days=days, start_day=GATE_FIRST_DAY)
+    storage = float(card.protocol.get("plan", {}).get("storage_kwh") or 0.0)
+    obs, slices = rollout_states(teacher, specs, building, days=days, start_day=GATE_FIRST_DAY,
+                                 storage_kwh=storage)
     rebuilt = gate_eval_set(actor_network(teacher), obs, slices).version
     gated = str(gate.get("eval_version"))
     if rebuilt != gated:

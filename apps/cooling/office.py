@@ -124,6 +124,11 @@ class OfficeZone:
 
         return OfficeDrivers(rep(weather.temp_c), rep(phi_int), rep(phi_sol), rep(occ_h), rep(h_ve))
 
+    @property
+    def cooling_capacity_w(self) -> float:
+        """Largest thermal cooling the plant delivers, W."""
+        return self.p.cooling_capacity_w_m2 * self.p.floor_area_m2
+
     def internal_gains_w(self, occupied: bool) -> float:
         """People, equipment and lighting gains, W (out of hours: equipment standby and 5 % of
         the lighting left on)."""

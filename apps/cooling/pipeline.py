@@ -16,7 +16,9 @@ from apps.cooling.scenario import default_train_spec, held_out_specs, make_build
 from apps.cooling.summary import CoolingRunSummary
 from apps.cooling.train import (
     TrainPlan,
+    carbon_rule_run,
     heuristic_run,
+    run_store_and_keys,
     search_sac,
     select_algo,
     train_agents,
@@ -24,15 +26,13 @@ from apps.cooling.train import (
 )
 from core.errors import DataError
 
-STAGES = ("tune heuristic", "search SAC (successive halving)", "train SAC + PPO",
+STAGES = ("tune heuristic + carbon rule", "search SAC (successive halving)", "train SAC + PPO",
           "evaluate on held-out pairs", "compact policy + gate", "savings + model card")
 
 
 def run(ctx: Any, config: TrainPlan, progress: Any = None) -> CoolingRunSummary:
     """Run every stage (finished runs are reused from the run store unless ``ctx.force``)."""
     import uuid
-
-    from core.runs import RunStore, fingerprint_paths, run_key, source_hash
 
     plan, started_unix_s = config, time.time()
     tick = progress or (lambda stage, done, total: None)
@@ -42,17 +42,13 @@ def run(ctx: Any, config: TrainPlan, progress: Any = None) -> CoolingRunSummary:
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
         raise DataError(f"missing input files {missing}; ship data/weather and data/grid")
-    fp = fingerprint_paths(files)
-    store = RunStore(ctx.cache_dir / "runs", ledger=ctx.ledger, meter=ctx.meter, carbon=ctx.carbon,
-                     pue=ctx.pue)
-    code = source_hash() + source_hash(Path(__file__).parent)  # core + this app's code
-
-    def key_of(cfg: dict[str, Any]) -> str:
-        return run_key(cfg, fp, code_version=code)
+    store, key_of, fp = run_store_and_keys(ctx, files)
 
     total = len(STAGES)
     tick(STAGES[0], 0, total)
     heur = heuristic_run(store, key_of, train_spec, plan, ctx.force)
+    rule = carbon_rule_run(store, key_of, training_specs(train_spec, plan), plan.building,
+                           plan.tune_days, plan.storage_kwh, ctx.force)
     tick(STAGES[1], 1, total)
     search = search_sac(store, key_of, train_spec, plan, ctx.force)
     tick(STAGES[2], 2, total)
@@ -61,15 +57,16 @@ def run(ctx: Any, config: TrainPlan, progress: Any = None) -> CoolingRunSummary:
     tick(STAGES[3], 3, total)
     run_id = f"cooling-{uuid.uuid4().hex[:12]}"
     models = {a: [load_model(Path(r["path"]), a) for r in rows] for a, rows in agents.items()}
-    results = evaluate_all(ctx, run_id, eval_specs, plan.building, plan.eval_days, heur, models, algo)
+    results = evaluate_all(ctx, run_id, eval_specs, plan.building, plan.eval_days, heur, models, algo,
+                           rule, plan.storage_kwh)
     tick(STAGES[4], 4, total)
     compact = compact_and_gate(ctx, store, key_of, agents[algo][0]["path"], algo, train_spec,
                                eval_specs, plan, results)
     tick(STAGES[5], 5, total)
     goals = targets(results)
     record_saving(ctx, run_id, results, eval_specs, plan.building,
-                  make_building(plan.building).p.floor_area_m2)
-    card = write_card(ctx, algo, agents, compact, results, goals, plan, fp, heur)
+                  make_building(plan.building).p.floor_area_m2, plan.storage_kwh)
+    card = write_card(ctx, algo, agents, compact, results, goals, plan, fp, heur, rule)
     tick("done", total, total)
     train_kwh = sum(f.energy_kwh for f in ctx.ledger.footprints(app="cooling")
                     if f.created_unix_s >= started_unix_s and f.phase in ("train", "compress"))
@@ -80,8 +77,10 @@ def run(ctx: Any, config: TrainPlan, progress: Any = None) -> CoolingRunSummary:
         eval_scenarios=tuple(s.label for s in eval_specs), agent_algo=algo,
         kpis={n: r.summary() for n, r in results.items()},
         per_scenario={n: r.per_scenario for n, r in results.items()}, targets=goals,
-        heuristic_params=heur.to_dict(), search=search, compact=compact["summary"],
+        heuristic_params=heur.to_dict(), carbon_rule_params=rule.to_dict(), search=search,
+        compact=compact["summary"], storage_kwh_th=plan.storage_kwh,
         training_energy_kwh=train_kwh, reused_runs=reused, card_path=str(card),
         notes=("KPIs are simulated (ISO 13790 5R1C / lumped data hall), June-September, held-out "
-               "weather+grid pairs; training energy is measured by core.energy",),
+               "weather+grid pairs; training energy is measured by core.energy",
+               "carbon_rule: tuned on the training pairs with the same tank as the agent"),
     )

@@ -36,8 +36,8 @@ class CoolingService:
         """The office agent's model card (the one the BMS endpoints serve)."""
         return self.card_path_for("office")
 
-    def card_path_for(self, building: str) -> Path:
-        return card_path_for(self.ctx.app_models_dir("cooling"), building)
+    def card_path_for(self, building: str, storage_kwh: float = 0.0) -> Path:
+        return card_path_for(self.ctx.app_models_dir("cooling"), building, storage_kwh)
 
     def specs(self, building: str = "office") -> tuple[ScenarioSpec, tuple[ScenarioSpec, ...]]:
         """Training and held-out scenarios from the context's data dir."""
@@ -54,14 +54,36 @@ class CoolingService:
         return run(self.ctx, TrainPlan(**options), progress)
 
     def evaluate_files(self, weather: str | Path, grid: str | Path, building: str = "office",
-                       days: int | None = None) -> dict[str, Any]:
-        """Every baseline and the trained agent on one weather file + one hourly grid CSV."""
+                       days: int | None = None, storage_kwh: float = 0.0) -> dict[str, Any]:
+        """Every baseline (``carbon_rule`` included) and the trained agent on one weather file +
+        one hourly grid CSV, with a chilled-water tank of ``storage_kwh`` kWh thermal (0: none).
+        The agent of the card trained with that tank is used when there is one."""
         from apps.cooling.card import load_agents
         from apps.cooling.evaluate import evaluate_pair
 
         spec = ScenarioSpec(str(weather), str(grid), building)
-        algo, models, heur, _ = load_agents(self.card_path_for(building), building)
-        return evaluate_pair(spec, algo, models, heur, days)
+        card = self.card_path_for(building, storage_kwh)
+        if not card.is_file():
+            card = self.card_path_for(building)
+        algo, models, heur, _ = load_agents(card, building)
+        return evaluate_pair(spec, algo, models, heur, days, self.carbon_rule(building, storage_kwh),
+                             storage_kwh)
+
+    def carbon_rule(self, building: str = "office", storage_kwh: float = 0.0) -> Any:
+        """The carbon rule tuned on the training pairs with that tank (a reusable run: tuned once,
+        then read from the run store)."""
+        from apps.cooling.train import (
+            TrainPlan,
+            carbon_rule_run,
+            run_store_and_keys,
+            training_specs,
+        )
+
+        plan = TrainPlan(building=building, storage_kwh=storage_kwh)
+        specs = training_specs(self.specs(building)[0], plan)
+        store, key_of, _ = run_store_and_keys(self.ctx, [p for s in specs for p in (s.weather, s.grid)])
+        return carbon_rule_run(store, key_of, specs, building, plan.tune_days, storage_kwh,
+                               self.ctx.force)
 
     def recheck_gate(self, building: str = "office") -> Any:
         """Rebuild the compact gate's eval set with today's code and data; record its inputs in
@@ -71,30 +93,39 @@ class CoolingService:
         return recheck_card(self.card_path_for(building), self.ctx.data_dir)
 
     # -- what the page shows ------------------------------------------------------------------
-    def card_summary(self, building: str = "office") -> dict[str, Any] | None:
+    def card_summary(self, building: str = "office",
+                     storage_kwh: float = 0.0) -> dict[str, Any] | None:
         """KPIs, targets and the selected algorithm from the card; None before the first run."""
         from core.errors import ModelError
         from core.gates import ModelCard
 
         try:
-            card = ModelCard.load(self.card_path_for(building))
+            card = ModelCard.load(self.card_path_for(building, storage_kwh))
         except ModelError:
             return None
         m = card.metrics
         return {"kpis": m["kpis"], "targets": m["targets"], "agent_algo": m["agent_algo"],
-                "compact": m.get("compact", {})}
+                "compact": m.get("compact", {}), "storage_kwh_th": m.get("storage_kwh_th", 0.0),
+                "carbon_rule_params": m.get("carbon_rule_params")}
 
     def held_out_labels(self, building: str = "office") -> list[str]:
         return [s.label for s in self.specs(building)[1]]
 
-    def week_traces(self, spec_index: int = 0, start_day: int = 196,
-                    building: str = "office") -> dict[str, Trace]:
-        """One simulated week of each baseline and the agent (seed 0) on a held-out pair."""
-        from apps.cooling.card import load_agents
+    def week_traces(self, spec_index: int = 0, start_day: int = 196, building: str = "office",
+                    storage_kwh: float = 0.0) -> dict[str, Trace]:
+        """One simulated week of each baseline, the carbon rule (when the card stores it) and the
+        agent (seed 0) on a held-out pair, with a tank of ``storage_kwh`` (0: none)."""
+        from apps.cooling.card import carbon_rule_params, load_agents
         from apps.cooling.evaluate import week_traces
 
-        _, models, heur, _ = load_agents(self.card_path_for(building), building)
-        return week_traces(self.specs(building)[1], building, models[0], heur, spec_index, start_day)
+        card = self.card_path_for(building, storage_kwh)
+        if not card.is_file():
+            card = self.card_path_for(building)
+        _, models, heur, _ = load_agents(card, building)
+        rule = carbon_rule_params(card) if storage_kwh == float(
+            (self.card_summary(building, storage_kwh) or {}).get("storage_kwh_th", 0.0)) else None
+        return week_traces(self.specs(building)[1], building, models[0], heur, spec_index, start_day,
+                           rule, storage_kwh)
 
     def impact(self) -> ImpactReport:
         """Savings vs footprint of the cooling app from the ledger."""

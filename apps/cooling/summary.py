@@ -20,8 +20,10 @@ class CoolingRunSummary:
     per_scenario: dict[str, dict[str, list[dict[str, float]]]]
     targets: dict[str, Any]
     heuristic_params: dict[str, float]
+    carbon_rule_params: dict[str, float]
     search: dict[str, Any]
     compact: dict[str, Any]
+    storage_kwh_th: float
     training_energy_kwh: float
     reused_runs: int
     card_path: str
