@@ -24,18 +24,18 @@ from apps.cooling.train import (
     train_agents,
     training_specs,
 )
+from apps.progress import Progress, tick
 from core.errors import DataError
 
 STAGES = ("tune heuristic + carbon rule", "search SAC (successive halving)", "train SAC + PPO",
           "evaluate on held-out pairs", "compact policy + gate", "savings + model card")
 
 
-def run(ctx: Any, config: TrainPlan, progress: Any = None) -> CoolingRunSummary:
+def run(ctx: Any, config: TrainPlan, progress: Progress = None) -> CoolingRunSummary:
     """Run every stage (finished runs are reused from the run store unless ``ctx.force``)."""
     import uuid
 
     plan, started_unix_s = config, time.time()
-    tick = progress or (lambda stage, done, total: None)
     train_spec = default_train_spec(plan.building, ctx.data_dir)
     eval_specs = held_out_specs(plan.building, ctx.data_dir)
     files = [p for s in (*training_specs(train_spec, plan), *eval_specs) for p in (s.weather, s.grid)]
@@ -45,29 +45,29 @@ def run(ctx: Any, config: TrainPlan, progress: Any = None) -> CoolingRunSummary:
     store, key_of, fp = run_store_and_keys(ctx, files)
 
     total = len(STAGES)
-    tick(STAGES[0], 0, total)
+    tick(progress, STAGES[0], 0, total)
     heur = heuristic_run(store, key_of, train_spec, plan, ctx.force)
     rule = carbon_rule_run(store, key_of, training_specs(train_spec, plan), plan.building,
                            plan.tune_days, plan.storage_kwh, ctx.force)
-    tick(STAGES[1], 1, total)
+    tick(progress, STAGES[1], 1, total)
     search = search_sac(store, key_of, train_spec, plan, ctx.force)
-    tick(STAGES[2], 2, total)
+    tick(progress, STAGES[2], 2, total)
     agents = train_agents(store, key_of, train_spec, plan, AgentConfig(**search["best"]), ctx.force)
     algo = select_algo(agents)
-    tick(STAGES[3], 3, total)
+    tick(progress, STAGES[3], 3, total)
     run_id = f"cooling-{uuid.uuid4().hex[:12]}"
     models = {a: [load_model(Path(r["path"]), a) for r in rows] for a, rows in agents.items()}
     results = evaluate_all(ctx, run_id, eval_specs, plan.building, plan.eval_days, heur, models, algo,
                            rule, plan.storage_kwh)
-    tick(STAGES[4], 4, total)
+    tick(progress, STAGES[4], 4, total)
     compact = compact_and_gate(ctx, store, key_of, agents[algo][0]["path"], algo, train_spec,
                                eval_specs, plan, results)
-    tick(STAGES[5], 5, total)
+    tick(progress, STAGES[5], 5, total)
     goals = targets(results)
     record_saving(ctx, run_id, results, eval_specs, plan.building,
                   make_building(plan.building).p.floor_area_m2, plan.storage_kwh)
     card = write_card(ctx, algo, agents, compact, results, goals, plan, fp, heur, rule)
-    tick("done", total, total)
+    tick(progress, "done", total, total)
     train_kwh = sum(f.energy_kwh for f in ctx.ledger.footprints(app="cooling")
                     if f.created_unix_s >= started_unix_s and f.phase in ("train", "compress"))
     reused = sum(r["reused"] for rows in agents.values() for r in rows) + int(search["reused"])

@@ -1,12 +1,12 @@
-"""REST for building-management and grid systems, mounted under /v1 (see apps.server)."""
+"""REST for building-management and grid systems, mounted under /v1 (see apps.api.server)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
+from apps.api.deps import ContextDep, require_scope
 from apps.cooling.schemas import (
     ActiveSignals,
     Recommendation,
@@ -17,7 +17,7 @@ from apps.cooling.schemas import (
     TelemetryIn,
 )
 from apps.cooling.service import service_for
-from apps.deps import ContextDep, require_scope
+from apps.validation import UtcDatetime
 from core.errors import ConfigError, DataError, ModelError
 
 router = APIRouter(prefix="/cooling", tags=["cooling"])
@@ -68,7 +68,7 @@ def post_signal(body: SignalEventIn, ctx: ContextDep) -> dict[str, Any]:
 
 
 @router.get("/signals/active", dependencies=READ, response_model=ActiveSignals)
-def get_active_signals(ctx: ContextDep, at: datetime | None = None) -> dict[str, Any]:
+def get_active_signals(ctx: ContextDep, at: UtcDatetime | None = None) -> dict[str, Any]:
     """Signals in force at ``at`` (default now)."""
     if at is not None and at.tzinfo is None:
         raise HTTPException(422, "'at' needs a UTC offset, e.g. 2026-07-01T14:00:00Z")
@@ -77,8 +77,8 @@ def get_active_signals(ctx: ContextDep, at: datetime | None = None) -> dict[str,
 
 @router.get("/sites/{site}/reports/savings", dependencies=READ, response_model=SavingsReport)
 def get_savings(site: Name, ctx: ContextDep,
-                start: Annotated[datetime, Query(alias="from")],
-                end: Annotated[datetime, Query(alias="to")]) -> dict[str, Any]:
+                start: Annotated[UtcDatetime, Query(alias="from")],
+                end: Annotated[UtcDatetime, Query(alias="to")]) -> dict[str, Any]:
     """Expected savings of the recommendations issued in [from, to) (modelled, labelled)."""
     if start.tzinfo is None or end.tzinfo is None:
         raise HTTPException(422, "'from' and 'to' need a UTC offset, e.g. 2026-07-01T00:00:00Z")

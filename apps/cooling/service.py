@@ -8,12 +8,12 @@ telemetry, recommendations, signals, savings report; :mod:`apps.cooling.bms`).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from apps.cooling.card import card_path_for
 from apps.cooling.scenario import ScenarioSpec, default_train_spec, held_out_specs
+from apps.progress import Progress
 
 if TYPE_CHECKING:
     from apps.context import AppContext
@@ -21,8 +21,6 @@ if TYPE_CHECKING:
     from apps.cooling.kpis import Trace
     from apps.cooling.summary import CoolingRunSummary
     from core.impact import ImpactReport
-
-Progress = Callable[[str, int, int], None] | None
 
 
 class CoolingService:

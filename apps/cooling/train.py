@@ -58,17 +58,14 @@ class TrainPlan:
 def run_store_and_keys(ctx: Any, files: list[str]) -> tuple[Any, Callable[[dict], str], str]:
     """(run store, run-key function, data fingerprint): keys cover the config, the input files'
     bytes and the source of core + this app (an edit to either starts fresh runs)."""
-    from core.runs import RunStore, fingerprint_paths, run_key, source_hash
+    from core.runs import fingerprint_paths, run_key
 
     fp = fingerprint_paths(files)
-    store = RunStore(ctx.cache_dir / "runs", ledger=ctx.ledger, meter=ctx.meter, carbon=ctx.carbon,
-                     pue=ctx.pue)
-    code = source_hash() + source_hash(Path(__file__).parent)  # core + this app's code
 
     def key_of(cfg: dict[str, Any]) -> str:
-        return run_key(cfg, fp, code_version=code)
+        return run_key(cfg, fp)  # code version: core + this app's package
 
-    return store, key_of, fp
+    return ctx.run_store(), key_of, fp
 
 
 def training_specs(spec: ScenarioSpec, plan: TrainPlan) -> tuple[ScenarioSpec, ...]:
