@@ -52,7 +52,8 @@ def record_saving(ctx: Any, run_id: str, results: dict[str, Any], specs: tuple[S
 
 def write_card(ctx: Any, algo: str, agents: dict[str, Any], compact: dict[str, Any],
                results: dict[str, Any], targets: dict[str, Any], plan: Any, fp: str,
-               heur: HeuristicParams, rule: CarbonRuleParams) -> Path:
+               heur: HeuristicParams, rule: CarbonRuleParams,
+               calibration: dict[str, Any]) -> Path:
     """Copy the selected agent's seeds and the compact policy next to the card; save the card."""
     from apps.cooling.gate_eval import CARD_KEY
     from core.gates import ModelCard, ModelRef
@@ -74,6 +75,7 @@ def write_card(ctx: Any, algo: str, agents: dict[str, Any], compact: dict[str, A
                  "compact": {k: v for k, v in compact["summary"].items() if k != "gate"},
                  "agent_algo": algo, "heuristic_params": heur.to_dict(),
                  "carbon_rule_params": rule.to_dict(), "storage_kwh_th": plan.storage_kwh,
+                 "zone_model_calibration": calibration,
                  "seed_files": seed_files,
                  "agents": {a: [{k: r[k] for k in ("config", "validation_score", "energy_kwh")}
                                 for r in rows] for a, rows in agents.items()}},

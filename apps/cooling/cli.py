@@ -112,6 +112,16 @@ def run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
               f"naive) -> agent {r['co2_points_better_than_best_rule']:+.1f} points better; agent "
               f"CO2 vs naive per pair: {pairs}; DR event time within the limit "
               f"{100 * r['dr_within_limit_share_agent']:.0f} %; tank {s.storage_kwh_th:g} kWh")
+    cal = s.calibration
+    if "metrics" in cal:
+        cd, t_in = cal["metrics"]["cooling_demand"], cal["metrics"]["indoor_temperature"]
+        print(f"zone model vs CityLearn building ({cal['scored_on']}, fitted on {cal['fitted_on']}): "
+              f"cooling demand CV(RMSE) {cd['cv_rmse_pct']:.1f} % (<= 30), NMBE "
+              f"{cd['nmbe_pct']:+.1f} % (+-10) -> Guideline 14 "
+              f"{'met' if cal['meets_guideline_14'] else 'NOT met'}; indoor temperature RMSE "
+              f"{t_in['rmse_k']:.2f} K")
+    else:
+        print(f"zone model calibration: {cal.get('skipped')}")
     c = s.compact
     print(f"compact policy: gate {'PASSED' if c['gate_passed'] else 'FAILED'}, KPI deltas "
           f"{'within' if c['kpi_within_bounds'] else 'OUTSIDE'} bounds -> serving {c['served']}")

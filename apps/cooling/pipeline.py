@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from apps.cooling.agents import AgentConfig, load_model
+from apps.cooling.calibration import calibration_run
 from apps.cooling.card import record_saving, write_card
 from apps.cooling.evaluate import evaluate_all, targets
 from apps.cooling.gating import compact_and_gate
@@ -28,7 +29,8 @@ from apps.progress import Progress, tick
 from core.errors import DataError
 
 STAGES = ("tune heuristic + carbon rule", "search SAC (successive halving)", "train SAC + PPO",
-          "evaluate on held-out pairs", "compact policy + gate", "savings + model card")
+          "evaluate on held-out pairs", "compact policy + gate",
+          "zone-model calibration, savings + model card")
 
 
 def run(ctx: Any, config: TrainPlan, progress: Progress = None) -> CoolingRunSummary:
@@ -63,10 +65,12 @@ def run(ctx: Any, config: TrainPlan, progress: Progress = None) -> CoolingRunSum
     compact = compact_and_gate(ctx, store, key_of, agents[algo][0]["path"], algo, train_spec,
                                eval_specs, plan, results)
     tick(progress, STAGES[5], 5, total)
+    calibration = calibration_run(store, key_of, ctx.data_dir / "building", ctx.force,
+                                  plan.calibration_evals)
     goals = targets(results)
     record_saving(ctx, run_id, results, eval_specs, plan.building,
                   make_building(plan.building).p.floor_area_m2, plan.storage_kwh)
-    card = write_card(ctx, algo, agents, compact, results, goals, plan, fp, heur, rule)
+    card = write_card(ctx, algo, agents, compact, results, goals, plan, fp, heur, rule, calibration)
     tick(progress, "done", total, total)
     train_kwh = sum(f.energy_kwh for f in ctx.ledger.footprints(app="cooling")
                     if f.created_unix_s >= started_unix_s and f.phase in ("train", "compress"))
@@ -78,7 +82,7 @@ def run(ctx: Any, config: TrainPlan, progress: Progress = None) -> CoolingRunSum
         kpis={n: r.summary() for n, r in results.items()},
         per_scenario={n: r.per_scenario for n, r in results.items()}, targets=goals,
         heuristic_params=heur.to_dict(), carbon_rule_params=rule.to_dict(), search=search,
-        compact=compact["summary"], storage_kwh_th=plan.storage_kwh,
+        compact=compact["summary"], storage_kwh_th=plan.storage_kwh, calibration=calibration,
         training_energy_kwh=train_kwh, reused_runs=reused, card_path=str(card),
         notes=("KPIs are simulated (ISO 13790 5R1C / lumped data hall), June-September, held-out "
                "weather+grid pairs; training energy is measured by core.energy",

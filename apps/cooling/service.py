@@ -106,6 +106,15 @@ class CoolingService:
                 "compact": m.get("compact", {}), "storage_kwh_th": m.get("storage_kwh_th", 0.0),
                 "carbon_rule_params": m.get("carbon_rule_params")}
 
+    def storage_sizes(self, building: str = "office") -> list[float]:
+        """0 plus the tank sizes (kWh thermal) that have a trained card for ``building``."""
+        import re
+
+        base = card_path_for(self.ctx.app_models_dir("cooling"), building).name.removesuffix(".card.json")
+        sizes = [float(m.group(1)) for p in self.ctx.app_models_dir("cooling").glob(f"{base}-storage*.card.json")
+                 if (m := re.fullmatch(rf"{re.escape(base)}-storage([0-9.]+)\.card\.json", p.name))]
+        return [0.0, *sorted(sizes)]
+
     def held_out_labels(self, building: str = "office") -> list[str]:
         return [s.label for s in self.specs(building)[1]]
 

@@ -24,6 +24,7 @@ class CoolingRunSummary:
     search: dict[str, Any]
     compact: dict[str, Any]
     storage_kwh_th: float
+    calibration: dict[str, Any]  # zone model vs the CityLearn building (ASHRAE Guideline 14)
     training_energy_kwh: float
     reused_runs: int
     card_path: str

@@ -50,6 +50,7 @@ class TrainPlan:
     # demand-response events in the training episodes (apps.cooling.env.RANDOM_DR_DAY_PROBABILITY).
     storage_kwh: float = 0.0
     random_dr: bool = False
+    calibration_evals: int = 300  # Nelder-Mead evaluations per mass class (apps.cooling.calibration)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -10,7 +10,7 @@ import pytest
 
 TINY = {"seeds": (0, 1), "sac_steps": 240, "ppo_steps": 336, "search_min_steps": 60,
         "validation_days": 2, "tune_days": 3, "eval_days": 3,
-        "search_space": ((1e-3, 0.95), (3e-4, 0.95))}
+        "search_space": ((1e-3, 0.95), (3e-4, 0.95)), "calibration_evals": 20}
 DATA = Path(__file__).resolve().parents[3] / "data"
 
 
@@ -41,6 +41,7 @@ def test_pipeline_produces_every_stage(ran):
     for row in s.kpis.values():
         assert row["co2_kg_per_m2"]["mean"] > 0 and row["energy_kwh_per_m2"]["mean"] > 0
     assert s.kpis["sac"]["co2_kg_per_m2"]["n_seeds"] == 2
+    assert {"cooling_demand", "indoor_temperature"} <= set(s.calibration["metrics"])
     assert len(s.search["search"]["trials"]) == 3  # 2 configs, then the survivor at 2x budget
     assert "gate_passed" in s.compact and s.compact["served"] in ("compact", s.agent_algo)
     assert Path(s.card_path).is_file()
