@@ -49,6 +49,7 @@ def register(run_parsers: Any, top_parsers: Any) -> None:
                    help="with --deadline: report the window but run now (no avoided emissions)")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_tiles_run)
+    _register_classify(sub)
     a = sub.add_parser("account", help="hectares and CO2 of an existing loss or label map")
     a.add_argument("map", type=Path)
     a.add_argument("--loss-values", required=True, help="comma-separated loss codes, e.g. 0 or "
@@ -59,6 +60,23 @@ def register(run_parsers: Any, top_parsers: Any) -> None:
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_tiles_account)
 
+
+def _register_classify(sub: Any) -> None:
+    c = sub.add_parser(
+        "classify", help="forest / non-forest / cloud map of one date, per input raster",
+        description="writes OUT_DIR/<stem>.classes.tif per input (uint8 on the input's grid and "
+                    "CRS: 0 non-forest, 1 forest, 2 cloud, 255 unknown/nodata); an unreadable "
+                    "input is reported and the others are still written (exit code 1)")
+    c.add_argument("images", type=Path, nargs="+", metavar="IMAGE",
+                   help="raster file or per-band folder")
+    c.add_argument("--sensor", required=True,
+                   help="band map: sentinel2_l1c, sentinel2_l2a, landsat8, landsat8_bgr, rgb8")
+    c.add_argument("--out-dir", type=Path, required=True)
+    c.add_argument("--model", default="served", choices=["served", "student", "teacher"])
+    c.add_argument("--tile-px", type=int, default=256)
+    c.add_argument("--overlap-px", type=int, default=32)
+    c.add_argument("--json", action="store_true", help="print one JSON object")
+    c.set_defaults(func=cmd_tiles_classify)
 
 
 def _service(ctx_factory: Callable[[], Any]) -> Any:
@@ -130,6 +148,20 @@ def cmd_tiles_run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> i
     else:
         print_job(out)
     return 1 if result.failed else 0
+
+
+def cmd_tiles_classify(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
+    """Class map per input; exit code 1 if any input failed (the others are written)."""
+    from apps.deforestation.report import print_classify
+
+    report = _service(ctx_factory).classify(args.images, args.sensor, args.out_dir,
+                                            model=args.model, tile_px=args.tile_px,
+                                            overlap_px=args.overlap_px)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=1))
+    else:
+        print_classify(report.to_dict())
+    return 1 if report.failed else 0
 
 
 def cmd_tiles_account(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:

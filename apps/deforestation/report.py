@@ -41,6 +41,31 @@ def print_job(d: dict[str, Any]) -> None:
         c.print(f"carbon-aware start: {d['schedule']}")
 
 
+def print_classify(d: dict[str, Any]) -> None:
+    """Per-file class shares, the model and why, the energy; failures named on stderr."""
+    import sys
+
+    from rich.table import Table
+
+    c = _console()
+    t = Table(title=f"classes per file ({d['sensor']}; shares of all pixels)")
+    for col in ("input", "output", "non-forest", "forest", "cloud", "unknown"):
+        t.add_column(col)
+    for f in d["files"]:
+        if f["error"] is None:
+            s = f["shares"]
+            t.add_row(f["input"], f["output"], *(f"{100 * s[k]:.1f} %" for k in
+                                                 ("non_forest", "forest", "cloud", "unknown")))
+    c.print(t)
+    c.print(f"model: {d['model']} ({d['weights']}); {d['model_reason']}")
+    e = d["energy"]
+    c.print(f"energy: {e['energy_j']:.1f} J ({e['method']}, scope {e['scope']}, "
+            f"±{100 * e['uncertainty_rel']:.0f} %) in {e['wall_s']:.1f} s")
+    for f in d["files"]:
+        if f["error"] is not None:
+            print(f"failed: {f['input']}: {f['error']}", file=sys.stderr)
+
+
 def print_summary(d: dict[str, Any]) -> None:
     """Gate table, hectares, CO2 range and footprint of ``greenstack run deforestation``."""
     from rich.table import Table

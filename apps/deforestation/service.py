@@ -4,20 +4,23 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from apps.deforestation import classify as cl
 from apps.deforestation import pipeline as pl
 from apps.deforestation.accounting import LossAccount, account_loss_map
 from apps.deforestation.bands import MODEL_BANDS
 from apps.deforestation.batch import JobResult, JobSpec, ModelSpec, run_job
 from apps.deforestation.change import LOSS
+from apps.deforestation.classify import ClassifyReport
 from apps.deforestation.jobs import JobManager
 from apps.deforestation.rasters import RasterSource
 from apps.deforestation.summary import DeforestationRunSummary
 from apps.deforestation.train import Progress
-from core.errors import DataError, ModelError
+from core.errors import ConfigError, DataError, ModelError
 
 if TYPE_CHECKING:
     from apps.context import AppContext
@@ -64,15 +67,35 @@ class DeforestationService:
             self._eval_version = pl.gate_eval_set(self.config).version
         return self._eval_version
 
-    def _served_spec(self) -> ModelSpec:
+    def _served_choice(self) -> Any:
         from core.gates import load_served_choice
 
-        choice = load_served_choice(self.card_path, self.current_eval_version())
+        return load_served_choice(self.card_path, self.current_eval_version())
+
+    def _served_spec(self) -> ModelSpec:
+        choice = self._served_choice()
         kind = "student" if choice.served == "candidate" else "teacher"
         weights = self.models_dir / f"{kind}.pt"
         if not weights.exists():
             raise ModelError(f"{weights} missing; run `greenstack run deforestation` first")
         return ModelSpec(kind, weights, len(MODEL_BANDS))
+
+    def _model_for(self, model: str) -> tuple[ModelSpec, str, str | None]:
+        """The weights for ``model`` (served/teacher/student), why, and the gate verdict."""
+        if model not in ("served", "teacher", "student"):
+            raise ConfigError(f"model {model!r}: use served, teacher or student")
+        choice = self._served_choice()
+        verdict = choice.gate_verdict
+        if model == "served":
+            spec = self._served_spec()
+            return spec, f"served by the gate: {choice.reason}", verdict
+        weights = self.models_dir / f"{model}.pt"
+        if not weights.exists():
+            raise ModelError(f"{weights} missing; run `greenstack run deforestation` first")
+        return (ModelSpec(model, weights, len(MODEL_BANDS)),
+                f"requested explicitly (the gate would serve the "
+                f"{'student' if choice.served == 'candidate' else 'teacher'}: {choice.reason})",
+                verdict)
 
     def run_tiles(self, before: RasterSource, after: RasterSource, out_dir: Path,
                   model: str = "served", client: Any = None, progress: Progress = None,
@@ -87,6 +110,58 @@ class DeforestationService:
             w.count += result.tiles_done
         self._record_batch(w.measurement, Path(out_dir).name, result)
         return result
+
+    def classify(self, inputs: Sequence[Path], sensor: str, out_dir: Path,
+                 model: str = "served", tile_px: int = 256,
+                 overlap_px: int = 32) -> ClassifyReport:
+        """Class map (0 non-forest, 1 forest, 2 cloud, 255 unknown) of each input on its own grid.
+
+        A file that cannot be read is reported with its error and the others are still written;
+        the energy of the whole call is measured and recorded as a ``serve`` footprint.
+        """
+        from apps.deforestation.bands import sensor_by_name
+        from apps.deforestation.model import load
+
+        sensor_by_name(sensor)  # an unknown sensor is a ConfigError before any work
+        paths = [Path(p) for p in inputs]
+        if not paths:
+            raise ConfigError("no input rasters given; pass one or more IMAGE paths")
+        outputs = [cl.output_path(p, out_dir) for p in paths]
+        clashes = sorted({o.name for o in outputs if outputs.count(o) > 1})
+        if clashes:
+            raise ConfigError(f"inputs would overwrite each other's output ({', '.join(clashes)});"
+                              " classify files with the same name into separate --out-dir")
+        spec, reason, verdict = self._model_for(model)
+        net = load(spec.kind, spec.in_bands, spec.weights)
+        files = []
+        with self.ctx.meter.window("deforestation:classify", unit="pixel") as w:
+            for path, out in zip(paths, outputs, strict=True):
+                files.append(self._classify_one(path, out, sensor, net, tile_px, overlap_px))
+                w.count += files[-1].pixels
+        m = w.measurement
+        energy = {"energy_j": m.energy_j, "method": m.method, "scope": m.scope,
+                  "uncertainty_rel": m.uncertainty_rel, "wall_s": m.wall_s,
+                  "j_per_megapixel": m.energy_j / (m.count / 1e6) if m.count else None}
+        self.ctx.ledger.record_footprint(
+            app=pl.APP, run_id=f"classify-{Path(out_dir).name or 'out'}", phase="serve",
+            measurement=m, intensity=self.ctx.carbon.intensity(at=None), pue=self.ctx.pue,
+            notes=f"classify {len(files)} file(s) with the {spec.kind}; "
+                  f"{sum(not f.ok for f in files)} failed")
+        return cl.ClassifyReport(tuple(files), spec.kind, str(spec.weights), reason, verdict,
+                                 sensor, energy)
+
+    @staticmethod
+    def _classify_one(path: Path, out: Path, sensor: str, net: Any, tile_px: int,
+                      overlap_px: int) -> cl.ClassifiedFile:
+        t0 = time.perf_counter()
+        try:
+            counts = cl.classify_source(RasterSource(path, sensor), net, out, tile_px, overlap_px)
+        except DataError as e:
+            logger.warning("classify %s failed: %s", path, e)
+            return cl.ClassifiedFile(str(path), None, seconds=time.perf_counter() - t0,
+                                     error=str(e))
+        return cl.ClassifiedFile(str(path), str(out), sum(counts.values()), cl.shares(counts),
+                                 time.perf_counter() - t0)
 
     def _record_batch(self, m: Any, run_id: str, result: JobResult) -> None:
         notes = (f"{result.tiles_done} tiles computed, {result.tiles_skipped} resumed, "
