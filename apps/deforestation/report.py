@@ -49,13 +49,13 @@ def print_classify(d: dict[str, Any]) -> None:
 
     c = _console()
     t = Table(title=f"classes per file ({d['sensor']}; shares of all pixels)")
-    for col in ("input", "output", "non-forest", "forest", "cloud", "unknown"):
+    for col in ("output", "pixels", "non-forest", "forest", "cloud", "unknown"):
         t.add_column(col)
     for f in d["files"]:
         if f["error"] is None:
             s = f["shares"]
-            t.add_row(f["input"], f["output"], *(f"{100 * s[k]:.1f} %" for k in
-                                                 ("non_forest", "forest", "cloud", "unknown")))
+            t.add_row(f["output"], f"{f['pixels']:,}", *(
+                f"{100 * s[k]:.1f} %" for k in ("non_forest", "forest", "cloud", "unknown")))
     c.print(t)
     c.print(f"model: {d['model']} ({d['weights']}); {d['model_reason']}")
     e = d["energy"]

@@ -72,8 +72,8 @@ class DeforestationService:
 
         return load_served_choice(self.card_path, self.current_eval_version())
 
-    def _served_spec(self) -> ModelSpec:
-        choice = self._served_choice()
+    def _served_spec(self, choice: Any = None) -> ModelSpec:
+        choice = choice or self._served_choice()
         kind = "student" if choice.served == "candidate" else "teacher"
         weights = self.models_dir / f"{kind}.pt"
         if not weights.exists():
@@ -87,7 +87,7 @@ class DeforestationService:
         choice = self._served_choice()
         verdict = choice.gate_verdict
         if model == "served":
-            spec = self._served_spec()
+            spec = self._served_spec(choice)
             return spec, f"served by the gate: {choice.reason}", verdict
         weights = self.models_dir / f"{model}.pt"
         if not weights.exists():
