@@ -40,6 +40,9 @@ def register(run_parsers: Any, top_parsers: Any) -> None:
     r.add_argument("--tile-px", type=int, default=256)
     r.add_argument("--overlap-px", type=int, default=32)
     r.add_argument("--mmu-ha", type=float, default=0.5, help="minimum mapping unit (ha)")
+    r.add_argument("--before-date", default=None, help="acquisition date YYYY-MM-DD of --before "
+                   "(default: as the product states it, else unknown)")
+    r.add_argument("--after-date", default=None, help="acquisition date YYYY-MM-DD of --after")
     r.add_argument("--deadline", default=None,
                    help="ISO time (UTC) by which the job must end; starts in the lowest-carbon "
                         "window of --grid-csv (core.carbon.best_start_window)")
@@ -110,12 +113,27 @@ def _parse_deadline(text: str) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
+def _parse_date(text: str | None, flag: str) -> str | None:
+    from datetime import date
+
+    from core.errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError as e:
+        raise ConfigError(f"{flag} {text!r} is not a date; use YYYY-MM-DD") from e
+
+
 def cmd_tiles_run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
     """Batch job; with --scheduler the same code runs on an existing Dask cluster."""
     from apps.deforestation.rasters import RasterSource
     from apps.deforestation.report import print_job
     from apps.deforestation.schedule import wait_for_window
 
+    dates = (_parse_date(args.before_date, "--before-date"),
+             _parse_date(args.after_date, "--after-date"))
     svc = _service(ctx_factory)
     before, after = RasterSource(args.before, args.sensor), RasterSource(args.after, args.sensor)
     schedule = None
@@ -133,7 +151,8 @@ def cmd_tiles_run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> i
             result = svc.run_tiles(before, after, args.out, model=args.model, client=client,
                                    progress=None if args.json else update, tile_px=args.tile_px,
                                    overlap_px=args.overlap_px, mmu_ha=args.mmu_ha,
-                                   n_workers=args.workers)
+                                   n_workers=args.workers, before_date=dates[0],
+                                   after_date=dates[1])
     finally:
         if client is not None:
             client.close()

@@ -35,6 +35,9 @@ def print_job(d: dict[str, Any]) -> None:
         c.print(f"  [red]failed[/red] {f['tile']}: {f['error']}")
     if d.get("lossmap"):
         c.print(f"loss map (COG): {d['lossmap']}")
+    if d.get("loss_geojson"):
+        c.print(f"loss polygons: {d['loss_patches']} patches in {d['loss_geojson']} (EPSG:4326) "
+                f"and {d['loss_gpkg']}")
     if d.get("account"):
         print_account(d["account"], "detected loss")
     if d.get("schedule"):

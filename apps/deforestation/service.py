@@ -20,6 +20,7 @@ from apps.deforestation.jobs import JobManager
 from apps.deforestation.rasters import RasterSource
 from apps.deforestation.summary import DeforestationRunSummary
 from apps.deforestation.train import Progress
+from apps.deforestation.vectors import GEOJSON_NAME
 from core.errors import ConfigError, DataError, ModelError
 
 if TYPE_CHECKING:
@@ -100,11 +101,17 @@ class DeforestationService:
     def run_tiles(self, before: RasterSource, after: RasterSource, out_dir: Path,
                   model: str = "served", client: Any = None, progress: Progress = None,
                   tile_px: int = 256, overlap_px: int = 32, mmu_ha: float = 0.5,
-                  n_workers: int = 1) -> JobResult:
-        """Batch job (CLI ``greenstack tiles run``); footprint recorded in the ledger."""
+                  n_workers: int = 1, before_date: str | None = None,
+                  after_date: str | None = None) -> JobResult:
+        """Batch job (CLI ``greenstack tiles run``); footprint recorded in the ledger.
+
+        Dates (ISO) label the loss polygons; None → what the products state, else unknown.
+        """
         spec_model = self._served_spec() if model == "served" else ModelSpec(
             model, self.models_dir / f"{model}.pt", len(MODEL_BANDS))
-        spec = JobSpec(before, after, Path(out_dir), spec_model, tile_px, overlap_px, mmu_ha)
+        spec = JobSpec(before, after, Path(out_dir), spec_model, tile_px, overlap_px, mmu_ha,
+                       before_date=before_date, after_date=after_date,
+                       continent=self.config.continent)
         with self.ctx.meter.window("deforestation:batch", unit="tile") as w:
             result = run_job(spec, client=client, progress=progress, n_workers=n_workers)
             w.count += result.tiles_done
@@ -240,3 +247,11 @@ class DeforestationService:
 
     def job_lossmap(self, job_id: str) -> Path:
         return self.jobs.lossmap(job_id)
+
+    def job_loss_geojson(self, job_id: str) -> Path:
+        """The finished job's loss polygons (GeoJSON, EPSG:4326); DataError while not finished."""
+        path = self.jobs.job_dir(job_id) / "out" / GEOJSON_NAME
+        if not path.exists():
+            raise DataError(f"job {job_id} has no loss polygons yet (status "
+                            f"{self.jobs.status(job_id).get('status')}); poll GET /jobs/{job_id}")
+        return path

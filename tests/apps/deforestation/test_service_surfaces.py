@@ -109,6 +109,15 @@ def test_rest_job_with_server_paths(api) -> None:
     cog = client.get(f"/v1/deforestation/jobs/{body['id']}/lossmap")
     assert cog.status_code == 200 and cog.content[:2] in (b"II", b"MM")
     assert "cloud-optimized" in cog.headers["content-type"]
+    gj = client.get(f"/v1/deforestation/jobs/{body['id']}/loss.geojson")
+    assert gj.status_code == 200 and gj.headers["content-type"] == "application/geo+json"
+    fc = gj.json()
+    assert fc["type"] == "FeatureCollection" and len(fc["features"]) == body["stats"][
+        "loss_patches"]
+    assert sum(f["properties"]["area_ha"] for f in fc["features"]) == pytest.approx(
+        body["stats"]["account"]["loss_ha"], rel=1e-9)
+    assert {f["properties"]["date_after"] for f in fc["features"]} <= {"2017-10-15"}
+    assert client.get("/v1/deforestation/jobs/nope00/loss.geojson").status_code == 404
 
 
 def test_rest_job_with_uploads_and_bad_requests(api, tmp_path) -> None:
