@@ -18,6 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
+from apps.api.deps import ContextDep, require_scope
 from apps.assistant.queue import QueueFullError
 from apps.assistant.schemas import (
     ERROR_SCHEMA,
@@ -27,7 +28,6 @@ from apps.assistant.schemas import (
 )
 from apps.assistant.service import AssistantService, service_for
 from apps.assistant.serving import ChatResult, RequestError
-from apps.deps import ContextDep, require_scope
 from core.errors import ModelError
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""REST for building-management and grid systems, mounted under /v1 (see apps.server)."""
+"""REST for building-management and grid systems, mounted under /v1 (see apps.api.server)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
+from apps.api.deps import ContextDep, require_scope
 from apps.cooling.schemas import SignalEventIn, TelemetryIn
 from apps.cooling.service import service_for
-from apps.deps import ContextDep, require_scope
 from core.errors import ConfigError, DataError, ModelError
 
 router = APIRouter(prefix="/cooling", tags=["cooling"])

@@ -1,4 +1,4 @@
-"""REST endpoints (mounted under /v1 by apps/server.py). Thin: validate, call the service, map
+"""REST endpoints (mounted under /v1 by apps/api/server.py). Thin: validate, call the service, map
 errors (unknown job → 404, DataError/ConfigError → 422, ModelError → 503)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
-from apps.deps import ContextDep, require_scope
+from apps.api.deps import ContextDep, require_scope
 from core.errors import ConfigError, DataError, ModelError
 
 if TYPE_CHECKING:

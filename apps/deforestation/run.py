@@ -22,34 +22,23 @@ if TYPE_CHECKING:
 _TEACHER_FILES = ("bands.py", "model.py", "simulate.py", "spectra.py", "train.py")
 
 
-def _files_hash(folder: Path, names: tuple[str, ...]) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    for name in names:
-        h.update(name.encode())
-        h.update((folder / name).read_bytes())
-    return h.hexdigest()
-
-
 def _train(svc: DeforestationService, progress: Progress) -> tuple[Any, Any]:
-    from core.runs import RunStore, fingerprint_paths, run_key, source_hash
+    from core.runs import code_version, fingerprint_paths, run_key
 
     ctx, cfg = svc.ctx, svc.config
-    store = RunStore(ctx.cache_dir / "runs", ledger=ctx.ledger, meter=ctx.meter,
-                     carbon=ctx.carbon, pue=ctx.pue)
+    store = ctx.run_store()
     data_fp = fingerprint_paths([ctx.data_dir / "satellite"])
     here = Path(__file__).parent
     # Code version: core plus the modules each step runs, so a code change retrains that step
     # (and only steps it affects) instead of reusing results of older code.
-    teacher_code = source_hash() + _files_hash(here, _TEACHER_FILES)
+    teacher_code = code_version(*(here / name for name in _TEACHER_FILES))
     t_cfg = {"teacher_pairs": cfg.teacher_pairs, "size_px": cfg.size_px, "seed": cfg.seed,
              "teacher_epochs": cfg.train.teacher_epochs, "batch_size": cfg.train.batch_size,
              "lr": cfg.train.lr}
     t_key = run_key({"step": "deforestation-teacher", **t_cfg}, data_fp, teacher_code)
     teacher = store.get_or_run(t_key, lambda out: pl.teacher_step(cfg, out, progress),
                                app=pl.APP, phase="train", force=ctx.force)
-    s_code = teacher_code + _files_hash(here, ("pipeline.py", "rasters.py"))
+    s_code = code_version(*(here / name for name in (*_TEACHER_FILES, "pipeline.py", "rasters.py")))
     s_key = run_key({"step": "deforestation-student", "teacher": t_key, **t_cfg,
                      "student_pairs": cfg.student_pairs, "train": dataclasses.asdict(cfg.train)},
                     data_fp, s_code)

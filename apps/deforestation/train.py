@@ -15,7 +15,7 @@ true labels where they exist) — stated in the model card.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,10 +23,9 @@ import numpy as np
 
 from apps.deforestation.model import build, predict_probs, set_normalisation
 from apps.deforestation.simulate import SimPair
+from apps.progress import Progress
 
 logger = logging.getLogger(__name__)
-
-Progress = Callable[[str, int, int], None] | None
 
 
 @dataclass(frozen=True)

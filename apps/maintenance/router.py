@@ -1,4 +1,4 @@
-"""REST endpoints (mounted under /v1 by apps/server.py). Thin: validate, call the service, map
+"""REST endpoints (mounted under /v1 by apps/api/server.py). Thin: validate, call the service, map
 errors (DataError → 422, ModelError → 503)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import numpy as np
 from fastapi import APIRouter, Depends, File, HTTPException, Query, UploadFile
 
-from apps.deps import ContextDep, require_scope
+from apps.api.deps import ContextDep, require_scope
 from apps.maintenance.data import frame_from_rows
 from apps.maintenance.schemas import MAX_UPLOAD_BYTES, ModelCardOut, PredictIn, PredictOut
 from core.errors import ConfigError, DataError, ModelError

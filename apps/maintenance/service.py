@@ -51,13 +51,6 @@ class PredictionBatch:
         return out
 
 
-def code_version() -> str:
-    """Hash of this app's and core's sources: editing either invalidates finished runs."""
-    from core.runs.key import source_hash
-
-    return f"{source_hash(APP_DIR)[:16]}-{source_hash()[:16]}"
-
-
 @contextmanager
 def _thread_limit(threads: int) -> Iterator[None]:
     """Limit BLAS/OpenMP (threadpoolctl) and torch intra-op threads, restoring them after."""
@@ -108,17 +101,15 @@ class MaintenanceService:
                       ) -> MaintenanceRunSummary:
         from apps.maintenance.evaluate import evaluate_step
         from apps.maintenance.train import compress_step, train_step
-        from core.runs import RunStore, fingerprint_paths, run_key
+        from core.runs import fingerprint_paths, run_key
 
         data = load_cmapss(cmapss_dir(self.data_dir), cfg.subset)
         ai4i = self._ai4i_path() if cfg.ai4i else None
-        store = RunStore(self.ctx.cache_dir / "runs", ledger=self.ctx.ledger, meter=self.ctx.meter,
-                         carbon=self.ctx.carbon, pue=self.ctx.pue)
-        version = code_version()
+        store = self.ctx.run_store()
 
-        def key(step: str, **extra: Any) -> str:
+        def key(step: str, **extra: Any) -> str:  # code version: core + this app's package
             return run_key(config={"step": f"{APP}.{step}", **cfg.key_dict(), **extra},
-                           data_fingerprint=data.fingerprint, code_version=version)
+                           data_fingerprint=data.fingerprint)
 
         k_train = key("train")
         train = store.get_or_run(k_train, lambda d: train_step(data, cfg, d, progress), APP,

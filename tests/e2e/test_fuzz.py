@@ -61,7 +61,7 @@ CHECKS = [
 
 @pytest.fixture(scope="session")
 def fuzz_headers(stack) -> dict[str, str]:
-    from apps.auth import ApiKeyStore
+    from apps.api.auth import ApiKeyStore
     from core.ledger import Ledger
 
     token = ApiKeyStore(Ledger(stack.ledger_url).engine).create(["read", "control"], "fuzz").token

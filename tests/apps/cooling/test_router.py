@@ -13,7 +13,7 @@ SITE, ZONE = "hq", "floor-3"
 
 @pytest.fixture()
 def client(ctx):
-    from apps.server import create_app
+    from apps.api.server import create_app
     from apps.settings import Settings
 
     app = create_app(Settings(open_reads=True), ctx=ctx)
@@ -35,7 +35,7 @@ def _telemetry(client, temp=25.0, ts=None, **extra):
 
 
 def test_writes_need_a_control_key(ctx):
-    from apps.server import create_app
+    from apps.api.server import create_app
     from apps.settings import Settings
 
     app = create_app(Settings(open_reads=True), ctx=ctx)

@@ -10,8 +10,15 @@ import sqlalchemy as sa
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
-from apps.auth import SCOPES, ApiKeyStore, AuthError, ScopeError, api_keys_table, validate_scopes
-from apps.deps import Principal, require_scope
+from apps.api.auth import (
+    SCOPES,
+    ApiKeyStore,
+    AuthError,
+    ScopeError,
+    api_keys_table,
+    validate_scopes,
+)
+from apps.api.deps import Principal, require_scope
 from core.errors import ConfigError
 
 

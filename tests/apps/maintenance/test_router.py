@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 
 @pytest.fixture(scope="module")
 def client(trained, small_ctx, tmp_path_factory):
-    from apps.server import create_app
+    from apps.api.server import create_app
     from apps.settings import Settings
 
     cache = tmp_path_factory.mktemp("server-cache")

@@ -18,9 +18,9 @@ MODEL = "smollm2-135m-instruct"
 @pytest.fixture(scope="module")
 def api(tmp_path_factory, runtime, embedder, threshold, service_builder):
     """create_app() with the assistant service preloaded on the shared model."""
+    from apps.api.server import create_app
     from apps.assistant.service import register_service
     from apps.context import AppContext
-    from apps.server import create_app
     from apps.settings import Settings
     from core.carbon import resolve_source
     from core.energy import Meter
@@ -193,7 +193,7 @@ def test_stream_sse_format_via_testclient(tc):
 
 
 def test_model_not_gated_yet_is_503_that_says_what_to_do(ctx):
-    from apps.server import create_app
+    from apps.api.server import create_app
     from apps.settings import Settings
 
     app = create_app(Settings(zone="US-CISO", cache_dir=ctx.cache_dir, open_reads=True), ctx=ctx)

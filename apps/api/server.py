@@ -16,10 +16,10 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from apps.api_docs import mount_api_docs
-from apps.auth import ApiKeyStore, AuthError, ScopeError
-from apps.metrics import ServerMetrics
-from apps.middleware import BodySizeLimitMiddleware, MetricsMiddleware, TimeoutMiddleware
+from apps.api.auth import ApiKeyStore, AuthError, ScopeError
+from apps.api.docs import mount_api_docs
+from apps.api.metrics import ServerMetrics
+from apps.api.middleware import BodySizeLimitMiddleware, MetricsMiddleware, TimeoutMiddleware
 from apps.registry import available_apps
 from core.errors import (
     ConfigError,
@@ -155,9 +155,9 @@ def create_app(
     ``settings`` default to ``Settings()`` (``GREENSTACK_*`` env vars); ``ctx`` defaults to
     ``build_context(settings)``. CORS stays off unless ``cors_origins`` names origins.
     """
+    from apps.api.system_routes import build_system_router, ledger_totals
     from apps.context import build_context
     from apps.settings import Settings
-    from apps.system_routes import build_system_router, ledger_totals
 
     settings = settings or Settings()
     ctx = ctx or build_context(settings)

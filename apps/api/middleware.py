@@ -16,7 +16,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from apps.metrics import ServerMetrics
+from apps.api.metrics import ServerMetrics
 
 logger = logging.getLogger(__name__)
 

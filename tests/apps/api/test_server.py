@@ -13,8 +13,8 @@ from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from apps.api.server import create_app, iter_api_routes
 from apps.registry import APP_NAMES, available_apps
-from apps.server import create_app, iter_api_routes
 from apps.settings import Settings
 
 
@@ -167,7 +167,7 @@ def test_cors_off_by_default_and_opt_in(ctx, tmp_path: Path) -> None:
 
 
 def test_reads_close_when_configured(ctx, tmp_path: Path) -> None:
-    from apps.auth import ApiKeyStore
+    from apps.api.auth import ApiKeyStore
 
     client = TestClient(create_app(_settings(tmp_path, open_reads=False), ctx=ctx))
     assert client.get("/v1/impact").status_code == 401
@@ -212,7 +212,7 @@ def test_openapi_documents_security_and_errors(client: TestClient) -> None:
 
 
 def test_metrics_label_each_request_with_its_app(client: TestClient) -> None:
-    from apps.metrics import app_from_route
+    from apps.api.metrics import app_from_route
 
     assert app_from_route("/v1/chat/completions", ["assistant"]) == "assistant"
     assert app_from_route("/v1/cooling/signals", []) == "cooling"
@@ -226,7 +226,7 @@ def test_metrics_label_each_request_with_its_app(client: TestClient) -> None:
 
 def test_broken_app_router_degrades_health_but_serves_the_rest(ctx, tmp_path: Path,
                                                               monkeypatch) -> None:
-    import apps.server as server
+    import apps.api.server as server
 
     real = server.available_apps("router")
     # "cooling" is listed but its import fails, as a half-written app would.
@@ -269,8 +269,8 @@ def test_health_reports_served_model_and_gate_from_cards(ctx, client: TestClient
 
 
 def test_serve_timeout_flag_reaches_worker_factory(monkeypatch, tmp_path: Path) -> None:
-    from apps.middleware import TimeoutMiddleware
-    from apps.surfaces_cli import create_app_from_env
+    from apps.api.middleware import TimeoutMiddleware
+    from apps.cli.surfaces import create_app_from_env
 
     monkeypatch.setenv("GREENSTACK_ZONE", "US-CISO")
     monkeypatch.setenv("GREENSTACK_CACHE_DIR", str(tmp_path / "cache"))

@@ -21,7 +21,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from apps.auth import SCOPES, ApiKeyStore, AuthError, ScopeError
+from apps.api.auth import SCOPES, ApiKeyStore, AuthError, ScopeError
 from apps.context import AppContext
 from core.errors import ConfigError
 
