@@ -48,12 +48,11 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("apps.cooling.bms_model", "apps.cooling.bms"): "cooling (cycle)",
     ("apps.cooling.gate_eval", "apps.cooling.pipeline"): "cooling (cycle)",
     ("apps.cooling.pipeline", "apps.cooling.service"): "cooling (cycle)",
-    # deforestation (forestmaps: cli, page; forestml: run.py)
+    # deforestation (forestmaps: cli; forestml: run.py)
     ("apps.deforestation.cli", "apps.deforestation.accounting"): "forestmaps",
     ("apps.deforestation.cli", "apps.deforestation.rasters"): "forestmaps",
     ("apps.deforestation.cli", "apps.deforestation.report"): "forestmaps",
     ("apps.deforestation.cli", "apps.deforestation.schedule"): "forestmaps",
-    ("apps.deforestation.page", "apps.deforestation.pipeline"): "forestmaps",
     ("apps.deforestation.run", "apps.deforestation.service"): "forestml (cycle)",
 }
 

@@ -6,6 +6,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,10 +26,19 @@ from core.errors import ConfigError, DataError, ModelError
 
 if TYPE_CHECKING:
     from apps.context import AppContext
+    from apps.deforestation.jobmap import JobMap
 
 logger = logging.getLogger(__name__)
 CARD_NAME = "forest-loss.card.json"
 MONITORING_LABEL = "emissions represented by detected loss (monitoring)"
+
+
+@dataclass(frozen=True)
+class FinishedJob:
+    """A job with outputs on disk: a label for people and its output folder."""
+
+    label: str
+    out_dir: Path
 
 
 class DeforestationService:
@@ -247,6 +257,26 @@ class DeforestationService:
 
     def job_lossmap(self, job_id: str) -> Path:
         return self.jobs.lossmap(job_id)
+
+    # -- maps --------------------------------------------------------------------------------
+    def finished_jobs(self) -> list[FinishedJob]:
+        """Jobs with a loss map: the pipeline's demo job first, then REST jobs, newest first."""
+        found = []
+        summary = self.last_summary()
+        lossmap = (summary or {}).get("job", {}).get("lossmap")
+        if lossmap and Path(lossmap).exists():
+            found.append(FinishedJob("demo job of `greenstack run deforestation`",
+                                     Path(lossmap).parent))
+        rest = sorted(self.jobs.root.glob("*/out/lossmap.tif"),
+                      key=lambda p: p.stat().st_mtime, reverse=True)
+        found += [FinishedJob(f"REST job {p.parent.parent.name}", p.parent) for p in rest]
+        return found
+
+    def job_map(self, out_dir: Path) -> JobMap:
+        """Before/after imagery (PNG in memory, lon/lat bounds) and loss polygons of a job."""
+        from apps.deforestation.jobmap import job_map
+
+        return job_map(Path(out_dir))
 
     def job_loss_geojson(self, job_id: str) -> Path:
         """The finished job's loss polygons (GeoJSON, EPSG:4326); DataError while not finished."""

@@ -151,7 +151,9 @@ def test_page_empty_and_after_a_run(ctx, ran, dctx) -> None:
     at = AppTest.from_function(_page, kwargs={"ctx": dctx}, default_timeout=60)
     at.run()
     assert not at.exception, at.exception
-    assert len(at.dataframe) == 2 and len(at.metric) >= 6
+    assert len(at.dataframe) >= 2 and len(at.metric) >= 6
+    assert len(at.get("deck_gl_json_chart")) == 1  # the map of the demo job
+    assert at.selectbox[0].options[0] == "demo job of `greenstack run deforestation`"
 
 
 def test_student_served_only_if_gate_passed_on_the_current_eval_set(ran, dctx) -> None:
