@@ -4,7 +4,8 @@ Each tile task reads its window of both dates, predicts class probabilities and 
 atomically (temp + rename) with a JSON record; a rerun skips tiles whose record exists, so a job
 killed half-way resumes and produces byte-identical output. Assembly blends neighbouring tiles,
 applies the minimum mapping unit over the whole mosaic and writes the loss map and confidence as
-tiled COGs plus per-tile JSON stats. A tile whose file is corrupt is recorded as failed (its
+tiled COGs, the loss patches as polygons (``loss.geojson``, ``loss.gpkg``: :mod:`vectors`), per-tile
+JSON stats and ``job.json`` (inputs, dates, parameters). A tile whose file is corrupt is recorded as failed (its
 pixels become UNKNOWN) and the job goes on.
 """
 
@@ -58,6 +59,8 @@ class JobSpec:
     before_date: str | None = None
     after_date: str | None = None
     continent: str = "americas"  # IPCC default biomass for the per-patch CO2 of the vectors
+    # loss.geojson/loss.gpkg; off only where a job is a timing probe of the model pipeline
+    vectors: bool = True
 
     def tiles(self) -> list[Tile]:
         return tile_grid(self.before.height, self.before.width, self.tile_px, self.overlap_px)
@@ -311,7 +314,8 @@ def assemble(spec: JobSpec, tiles: list[Tile], failed: set[str]) -> dict[str, An
     vectors = write_loss_vectors(
         spec.out_dir, final.codes, final.confidence, spec.before.transform, spec.before.crs, grid,
         spec.continent, job_dates(spec),
-        {"lossmap": "lossmap.tif", "mmu_ha": spec.mmu_ha, "model": spec.model.kind})
+        {"lossmap": "lossmap.tif", "mmu_ha": spec.mmu_ha, "model": spec.model.kind},
+    ) if spec.vectors else None
     per_tile = []
     for tile in tiles:
         core = final.codes[tile.core_row:tile.core_row + tile.core_rows,
@@ -322,6 +326,8 @@ def assemble(spec: JobSpec, tiles: list[Tile], failed: set[str]) -> dict[str, An
         (spec.out_dir / "stats").mkdir(exist_ok=True)
         (spec.out_dir / "stats" / f"{tile.name}.json").write_text(json.dumps(stats, indent=1))
         per_tile.append(stats)
-    return {"lossmap": lossmap, "confidence": confidence, "loss_geojson": vectors.geojson,
-            "loss_gpkg": vectors.gpkg, "loss_patches": vectors.n_patches,
+    return {"lossmap": lossmap, "confidence": confidence,
+            "loss_geojson": vectors.geojson if vectors else None,
+            "loss_gpkg": vectors.gpkg if vectors else None,
+            "loss_patches": vectors.n_patches if vectors else 0,
             "loss_pixels": int((final.codes == 1).sum()), "per_tile": tuple(per_tile)}

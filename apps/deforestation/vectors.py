@@ -12,6 +12,7 @@ pixels that touch only at a corner make a MultiPolygon.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from dataclasses import dataclass
@@ -100,14 +101,23 @@ def loss_patches(codes: np.ndarray, confidence: np.ndarray, transform: Any,
     return out
 
 
+@functools.lru_cache(maxsize=8)
+def _lonlat_transformer(crs_wkt: str) -> Any:
+    """A transformer to EPSG:4326 (lon, lat), or None when the CRS already is it."""
+    from pyproj import CRS, Transformer
+
+    src = CRS.from_user_input(crs_wkt)
+    if src.equals(CRS.from_epsg(4326), ignore_axis_order=True):
+        return None
+    return Transformer.from_crs(src, "EPSG:4326", always_xy=True)
+
+
 def to_lonlat(geometry: Any, crs: Any) -> Any:
     """``geometry`` from ``crs`` to EPSG:4326 in lon/lat order, exteriors counter-clockwise."""
     import shapely
-    from pyproj import CRS, Transformer
 
-    src = CRS.from_user_input(crs.to_wkt() if hasattr(crs, "to_wkt") else crs)
-    if not src.equals(CRS.from_epsg(4326), ignore_axis_order=True):
-        t = Transformer.from_crs(src, "EPSG:4326", always_xy=True)
+    t = _lonlat_transformer(crs.to_wkt() if hasattr(crs, "to_wkt") else str(crs))
+    if t is not None:
         geometry = shapely.transform(geometry, lambda x, y: t.transform(x, y), interleaved=False)
     return shapely.orient_polygons(geometry, exterior_cw=False)
 
