@@ -49,10 +49,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("apps.cooling.gate_eval", "apps.cooling.pipeline"): "cooling (cycle)",
     ("apps.cooling.pipeline", "apps.cooling.service"): "cooling (cycle)",
     # deforestation (forestmaps: cli; forestml: run.py)
-    ("apps.deforestation.cli", "apps.deforestation.accounting"): "forestmaps",
-    ("apps.deforestation.cli", "apps.deforestation.rasters"): "forestmaps",
     ("apps.deforestation.cli", "apps.deforestation.report"): "forestmaps",
-    ("apps.deforestation.cli", "apps.deforestation.schedule"): "forestmaps",
     ("apps.deforestation.run", "apps.deforestation.service"): "forestml (cycle)",
 }
 

@@ -128,18 +128,17 @@ def _parse_date(text: str | None, flag: str) -> str | None:
 
 def cmd_tiles_run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
     """Batch job; with --scheduler the same code runs on an existing Dask cluster."""
-    from apps.deforestation.rasters import RasterSource
     from apps.deforestation.report import print_job
-    from apps.deforestation.schedule import wait_for_window
 
     dates = (_parse_date(args.before_date, "--before-date"),
              _parse_date(args.after_date, "--after-date"))
     svc = _service(ctx_factory)
-    before, after = RasterSource(args.before, args.sensor), RasterSource(args.after, args.sensor)
+    before = svc.open_source(args.before, args.sensor)
+    after = svc.open_source(args.after, args.sensor)
     schedule = None
     if args.deadline:
-        schedule = wait_for_window(svc, _parse_deadline(args.deadline), args.job_hours,
-                                   args.power_kw, wait=not args.no_wait)
+        schedule = svc.wait_for_window(_parse_deadline(args.deadline), args.job_hours,
+                                       args.power_kw, wait=not args.no_wait)
     client = None
     if args.scheduler:
         from distributed import Client
@@ -185,15 +184,15 @@ def cmd_tiles_classify(args: argparse.Namespace, ctx_factory: Callable[[], Any])
 
 def cmd_tiles_account(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
     """Hectares and CO2 of any loss/label map (no context or ledger needed)."""
-    from apps.deforestation.accounting import account_loss_map
     from apps.deforestation.report import print_account
+    from apps.deforestation.service import DeforestationService
     from core.errors import ConfigError
 
     try:
         values = [float(v) for v in args.loss_values.split(",") if v.strip()]
     except ValueError as e:
         raise ConfigError(f"--loss-values {args.loss_values!r}: give numbers like 0 or 11,16") from e
-    acct = account_loss_map(args.map, values, args.biomass, args.continent)
+    acct = DeforestationService.account_map(args.map, values, args.biomass, args.continent)
     if args.json:
         print(json.dumps(acct.to_dict(), indent=1))
     else:

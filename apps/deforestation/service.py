@@ -180,6 +180,25 @@ class DeforestationService:
         return cl.ClassifiedFile(str(path), str(out), sum(counts.values()), cl.shares(counts),
                                  time.perf_counter() - t0)
 
+    @staticmethod
+    def open_source(path: Path, sensor: str) -> RasterSource:
+        """A raster (file or per-band folder) read with ``sensor``'s band map."""
+        return RasterSource(Path(path), sensor)
+
+    def wait_for_window(self, deadline: Any, job_hours: float, power_kw: float,
+                        wait: bool = True) -> dict[str, Any]:
+        """Lowest-carbon start before ``deadline`` (:mod:`schedule`); waits unless ``wait`` is
+        False and books the avoided emissions."""
+        from apps.deforestation.schedule import wait_for_window
+
+        return wait_for_window(self, deadline, job_hours, power_kw, wait=wait)
+
+    @staticmethod
+    def account_map(map_path: Path, loss_values: Sequence[float], biomass: Path | None = None,
+                    continent: str = "americas") -> LossAccount:
+        """Hectares and CO2 of any loss/label map; needs no context (no zone, no ledger)."""
+        return account_loss_map(Path(map_path), loss_values, biomass, continent)
+
     def _record_batch(self, m: Any, run_id: str, result: JobResult) -> None:
         notes = (f"{result.tiles_done} tiles computed, {result.tiles_skipped} resumed, "
                  f"{len(result.failed)} failed; J/tile = {m.j_per_unit}")
