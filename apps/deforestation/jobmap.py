@@ -87,7 +87,8 @@ def to_display(rgb: np.ndarray, valid: np.ndarray, lo: np.ndarray,
     return rgba
 
 
-def _to_mercator_png(rgba: np.ndarray, transform: Any, crs: Any) -> tuple[str, tuple[float, ...]]:
+def _to_mercator_png(rgba: np.ndarray, transform: Any,
+                     crs: Any) -> tuple[str, tuple[float, float, float, float]]:
     from PIL import Image
     from pyproj import Transformer
     from rasterio.enums import Resampling

@@ -156,6 +156,8 @@ class DeforestationService:
                 files.append(self._classify_one(path, out, sensor, net, tile_px, overlap_px))
                 w.count += files[-1].pixels
         m = w.measurement
+        if m is None:  # the window always sets it on exit; a None here is a meter bug
+            raise ModelError("the energy meter returned no measurement for classify")
         energy = {"energy_j": m.energy_j, "method": m.method, "scope": m.scope,
                   "uncertainty_rel": m.uncertainty_rel, "wall_s": m.wall_s,
                   "j_per_megapixel": m.energy_j / (m.count / 1e6) if m.count else None}
