@@ -17,6 +17,7 @@ SURFACES = ("router", "page", "cli")
 # What a router, page or CLI of app A may import besides A's service and schemas.
 SHARED_SURFACE_HELPERS = frozenset({
     "apps.context", "apps.settings", "apps.registry", "apps.progress", "apps.api.deps",
+    "apps.validation",  # request types every router shares (UTC instants, durations)
     "core.errors",  # routers map the service's errors to HTTP codes, CLIs to exit codes
 })
 

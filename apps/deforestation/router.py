@@ -75,13 +75,10 @@ def create_job(
     svc = service_for(ctx)
     opts = {"sensor": sensor, "tile_px": tile_px, "overlap_px": overlap_px, "mmu_ha": mmu_ha}
     if before_file is not None and after_file is not None:
-        suffix = "." + (before_file.filename or "x.tif").rsplit(".", 1)[-1].lower()[:5]
         job_id = _call(svc.submit_uploads, _read(before_file), _read(after_file),
-                       suffix=suffix, **opts)
+                       before_name=before_file.filename, after_name=after_file.filename, **opts)
     elif before and after:
-        from pathlib import Path
-
-        job_id = _call(svc.submit_paths, Path(before), Path(after), **opts)
+        job_id = _call(svc.submit_paths, before, after, **opts)
     else:
         raise HTTPException(422, "send both 'before' and 'after' (server paths) or both "
                                  "'before_file' and 'after_file' (uploads)")
