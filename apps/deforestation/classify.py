@@ -107,6 +107,7 @@ def classify_source(source: RasterSource, model: Any, out_path: Path, tile_px: i
     counts = dict.fromkeys(CLASS_NAMES, 0)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_name(f".{out_path.name}.{os.getpid()}.tmp.tif")
+    cog = out_path.with_name(f".{out_path.name}.{os.getpid()}.cog.tif")
     profile = {"driver": "GTiff", "width": cols, "height": rows, "count": 1, "dtype": "uint8",
                "crs": source.crs, "transform": source.transform, "nodata": UNKNOWN_CLASS,
                "compress": "deflate", "tiled": True, "blockxsize": 256, "blockysize": 256}
@@ -119,9 +120,11 @@ def classify_source(source: RasterSource, model: Any, out_path: Path, tile_px: i
                 values, n = np.unique(codes, return_counts=True)
                 for v, k in zip(values.tolist(), n.tolist(), strict=True):
                     counts[v] += k
-        rio_copy(tmp, out_path, driver="COG", compress="deflate", blocksize=256)
+        rio_copy(tmp, cog, driver="COG", compress="deflate", blocksize=256)
+        os.replace(cog, out_path)  # a reader never sees a half-written class map
     finally:
         tmp.unlink(missing_ok=True)
+        cog.unlink(missing_ok=True)
     return counts
 
 

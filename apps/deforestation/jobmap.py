@@ -10,6 +10,7 @@ lines up pixel for pixel, and carried as a ``data:`` URL. The loss polygons are 
 from __future__ import annotations
 
 import base64
+import functools
 import io
 import json
 import math
@@ -134,12 +135,24 @@ def _label(feature: dict[str, Any]) -> dict[str, Any]:
 
 
 def job_map(out_dir: Path) -> JobMap:
-    """Map layers of the finished job in ``out_dir``; DataError says what is missing."""
+    """Map layers of the finished job in ``out_dir``; DataError says what is missing.
+
+    Built once per job version (the page reruns on every click; rendering reads both scenes):
+    kept for the last few jobs, keyed by the job's files and their modification times.
+    """
     out_dir = Path(out_dir)
     record_path, geojson = out_dir / JOB_RECORD, out_dir / GEOJSON_NAME
     if not (record_path.exists() and geojson.exists()):
         raise DataError(f"{out_dir} has no {JOB_RECORD} and {GEOJSON_NAME}: the job is not "
                         "finished or was made before jobs wrote them; rerun it")
+    return _job_map(str(out_dir.resolve()), record_path.stat().st_mtime_ns,
+                    geojson.stat().st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4)
+def _job_map(out: str, _record_mtime_ns: int, _geojson_mtime_ns: int) -> JobMap:
+    out_dir = Path(out)
+    record_path, geojson = out_dir / JOB_RECORD, out_dir / GEOJSON_NAME
     record = json.loads(record_path.read_text())
     sources = [_reopen(record["before"]), _reopen(record["after"])]
     reads = [_rgb(s) for s in sources]
