@@ -47,18 +47,21 @@ def print_job(d: dict[str, Any]) -> None:
 def print_classify(d: dict[str, Any]) -> None:
     """Per-file class shares, the model and why, the energy; failures named on stderr."""
     import sys
+    from pathlib import Path
 
     from rich.table import Table
 
     c = _console()
-    t = Table(title=f"classes per file ({d['sensor']}; shares of all pixels)")
+    written = [f for f in d["files"] if f["error"] is None]
+    folder = Path(written[0]["output"]).parent if written else None
+    where = f" in {folder}" if folder else ": none written"
+    t = Table(title=f"classes per file ({d['sensor']}; shares of all pixels){where}")
     for col in ("output", "pixels", "non-forest", "forest", "cloud", "unknown"):
         t.add_column(col)
-    for f in d["files"]:
-        if f["error"] is None:
-            s = f["shares"]
-            t.add_row(f["output"], f"{f['pixels']:,}", *(
-                f"{100 * s[k]:.1f} %" for k in ("non_forest", "forest", "cloud", "unknown")))
+    for f in written:
+        s = f["shares"]
+        t.add_row(Path(f["output"]).name, f"{f['pixels']:,}", *(
+            f"{100 * s[k]:.1f} %" for k in ("non_forest", "forest", "cloud", "unknown")))
     c.print(t)
     c.print(f"model: {d['model']} ({d['weights']}); {d['model_reason']}")
     e = d["energy"]
@@ -66,7 +69,8 @@ def print_classify(d: dict[str, Any]) -> None:
             f"±{100 * e['uncertainty_rel']:.0f} %) in {e['wall_s']:.1f} s")
     for f in d["files"]:
         if f["error"] is not None:
-            print(f"failed: {f['input']}: {f['error']}", file=sys.stderr)
+            named = f["error"] if f["input"] in f["error"] else f"{f['input']}: {f['error']}"
+            print(f"failed: {named}", file=sys.stderr)
 
 
 def print_summary(d: dict[str, Any]) -> None:

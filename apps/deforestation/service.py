@@ -176,7 +176,7 @@ class DeforestationService:
         try:
             counts = cl.classify_source(RasterSource(path, sensor), net, out, tile_px, overlap_px)
         except DataError as e:
-            logger.warning("classify %s failed: %s", path, e)
+            logger.info("classify %s failed: %s", path, e)  # reported in the result
             return cl.ClassifiedFile(str(path), None, seconds=time.perf_counter() - t0,
                                      error=str(e))
         return cl.ClassifiedFile(str(path), str(out), sum(counts.values()), cl.shares(counts),
