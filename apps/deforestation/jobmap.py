@@ -123,11 +123,13 @@ def _zoom(bounds: tuple[float, ...], width_px: int = 680, height_px: int = 480) 
 
 
 def _label(feature: dict[str, Any]) -> dict[str, Any]:
+    """Add the tooltip's lines (``area``, ``co2_above``, ``co2_roots``, ``dates``) as text."""
     p = feature["properties"]
-    p["summary"] = (f"{p['area_ha']:,.2f} ha · CO2 {p['co2_t_above_ground']:,.0f} t above-ground "
-                    f"({p['co2_t_above_ground_low']:,.0f}–{p['co2_t_above_ground_high']:,.0f}), "
-                    f"{p['co2_t_with_roots']:,.0f} t with roots "
-                    f"({p['co2_t_with_roots_low']:,.0f}–{p['co2_t_with_roots_high']:,.0f})")
+    p["area"] = f"{p['area_ha']:,.2f} ha (geodesic)"
+    p["co2_above"] = (f"CO2 above-ground {p['co2_t_above_ground']:,.0f} t "
+                      f"({p['co2_t_above_ground_low']:,.0f}–{p['co2_t_above_ground_high']:,.0f})")
+    p["co2_roots"] = (f"CO2 with roots {p['co2_t_with_roots']:,.0f} t "
+                      f"({p['co2_t_with_roots_low']:,.0f}–{p['co2_t_with_roots_high']:,.0f})")
     p["dates"] = (f"{p['date_before'] or 'date not stated'} → "
                   f"{p['date_after'] or 'date not stated'}; mean confidence "
                   f"{p['mean_confidence']:.2f}")

@@ -26,7 +26,8 @@ def _deck(m: Any, show: str) -> Any:
                          auto_highlight=True)
     view = pdk.ViewState(longitude=m.centre_lonlat[0], latitude=m.centre_lonlat[1],
                          zoom=m.zoom, pitch=0, bearing=0)
-    tooltip = {"html": "<b>loss patch {patch_id}</b><br/>{summary}<br/>{dates}"}
+    tooltip = {"html": "<b>loss patch {patch_id}</b>: {area}<br/>{co2_above}<br/>{co2_roots}"
+                       "<br/>{dates}"}
     # map_provider=None alone leaves pydeck's style sentinel in place, which Streamlit reads as
     # "no basemap"; an explicit map_style=None would make Streamlit pick its theme's Carto style.
     return pdk.Deck(layers=[bitmap, polygons], initial_view_state=view, map_provider=None,

@@ -210,5 +210,5 @@ def test_deforestation_map_in_chromium(dashboard_url, driver, stack, tmp_path_fa
             "return t && t.offsetParent !== null ? t.innerText : '';")
         time.sleep(0.3)
     props = biggest["properties"]
-    assert f"{props['area_ha']:,.2f} ha" in tip and "CO2" in tip, tip
+    assert f"{props['area_ha']:,.2f} ha" in tip and "CO2 with roots" in tip, tip
     driver.save_screenshot(str(shots / "deforestation_map_tooltip.png"))

@@ -67,7 +67,8 @@ def test_imagery_lines_up_with_its_bounds_in_web_mercator(finished) -> None:
     assert west <= min(x for x, _ in xy) and max(x for x, _ in xy) <= east
     assert south <= min(y for _, y in xy) and max(y for _, y in xy) <= north
     props = m.loss["features"][0]["properties"]
-    assert f"{props['area_ha']:,.2f} ha" in props["summary"] and "CO2" in props["summary"]
+    assert props["area"].startswith(f"{props['area_ha']:,.2f} ha")
+    assert f"{props['co2_t_with_roots']:,.0f} t" in props["co2_roots"]
     assert "date not stated" in props["dates"]  # the Iguaçu clip states no acquisition date
 
 
