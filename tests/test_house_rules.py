@@ -26,11 +26,7 @@ SHARED_SURFACE_HELPERS = frozenset({
 # line when the owner fixes it). A listed import inside a cycle is left out of the cycle search,
 # so each cycle is listed by its edge that points up (domain → service, pipeline → service).
 ALLOWED: dict[tuple[str, str], str] = {
-    # maintenance (refactor, phase 2: surfaces through the service)
-    ("apps.maintenance.cli", "apps.maintenance.fetch"): "refactor",
-    ("apps.maintenance.router", "apps.maintenance.data"): "refactor",
     # assistant (assistant): surfaces reach past the service; pipeline and replay import the service
-    ("apps.assistant.cli", "apps.assistant.variants"): "assistant",
     ("apps.assistant.page", "apps.assistant.pipeline"): "assistant",
     ("apps.assistant.page", "core.impact"): "assistant",
     ("apps.assistant.router", "apps.assistant.queue"): "assistant",

@@ -86,9 +86,3 @@ def rollout(env: CoolingEnv, controller: Any, scenario: int = 0, start_day: int 
     trace = Trace(hours=arr[:, 0] / env.sc.steps_per_hour, temp_c=arr[:, 1], setpoint_c=arr[:, 2],
                   outdoor_c=arr[:, 3], ci_g_per_kwh=arr[:, 4], power_kw=arr[:, 5])
     return kpis, trace
-
-
-def mean_spread(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for one value)."""
-    a = np.asarray(values, float)
-    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0

@@ -162,7 +162,9 @@ def _record_saving(ctx: Any, run_id: str, results: dict[str, Any], specs: tuple[
                 for s in results["agent"].per_seed]
     energy = (naive["energy_kwh_per_m2"] - results["agent"].means()["energy_kwh_per_m2"]) * area * len(specs)
     ctx.ledger.record_saving(
-        app="cooling", run_id=run_id, kind="cooling_control", co2e_kg=float(np.mean(per_seed)),
+        app="cooling", run_id=run_id, kind="cooling_control",
+        counterfactual_id=f"naive-fixed-setpoint-with-night-setback-{building}",
+        co2e_kg=float(np.mean(per_seed)),
         co2e_kg_low=float(min(per_seed)), co2e_kg_high=float(max(per_seed)), energy_kwh=float(energy),
         # The building names the counterfactual: core.impact counts the latest estimate per
         # baseline, so an office run and a datahall run must not supersede each other.

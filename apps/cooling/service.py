@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from apps.context import AppContext
+from apps.context import AppContext, cached_service
 from apps.cooling.scenario import ScenarioSpec, default_train_spec, held_out_specs
 from apps.progress import Progress
 
@@ -94,11 +94,6 @@ class CoolingService:
         return BmsService(self.ctx, card_path=self.card_path)
 
 
-@functools.lru_cache(maxsize=8)
-def _service_for(ctx_id: int, ctx: AppContext) -> CoolingService:
-    return CoolingService(ctx)
-
-
 def service_for(ctx: AppContext) -> CoolingService:
     """A cached service per context (the router's dependency)."""
-    return _service_for(id(ctx), ctx)
+    return cached_service(ctx, "cooling", CoolingService)

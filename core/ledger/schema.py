@@ -15,10 +15,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    inspect,
     text,
 )
+from sqlalchemy.exc import OperationalError
 
-SCHEMA_VERSION = 1
+# 2: savings.counterfactual_id (records of version 1 read it as the slug of their baseline text)
+SCHEMA_VERSION = 2
 metadata = MetaData()
 
 meta = Table(
@@ -79,6 +82,9 @@ savings = Table(
     metadata,
     *_record_identity(),
     Column("kind", String(64), nullable=False),
+    # Stable slug of the counterfactual an estimate is about; ``baseline`` describes it in words.
+    # NULL only in records written before the column existed (read as the baseline's slug).
+    Column("counterfactual_id", String(128), index=True),
     Column("co2e_kg", Float, nullable=False),
     Column("co2e_kg_low", Float, nullable=False),
     Column("co2e_kg_high", Float, nullable=False),
@@ -91,6 +97,26 @@ savings = Table(
 )
 
 APPEND_ONLY_TABLES = ("footprints", "savings")
+
+
+def migrate(conn: Connection, from_version: int) -> None:
+    """Bring a ledger of ``from_version`` to :data:`SCHEMA_VERSION`, adding columns only.
+
+    Records are never rewritten (the tables are append-only): a version-1 saving keeps a NULL
+    ``counterfactual_id``, and the store reads it as the slug of its baseline text.
+    """
+    if from_version < 2:
+        columns = {c["name"] for c in inspect(conn).get_columns("savings")}
+        if "counterfactual_id" not in columns:  # another process may have added it already
+            try:
+                with conn.begin_nested():
+                    conn.execute(text(
+                        "ALTER TABLE savings ADD COLUMN counterfactual_id VARCHAR(128)"))
+            except OperationalError as e:  # lost a race with another process opening it
+                if "duplicate column" not in str(e):
+                    raise
+    conn.execute(meta.update().where(meta.c.key == "schema_version"),
+                 {"value": str(SCHEMA_VERSION)})
 
 
 def install_sqlite_guards(conn: Connection) -> None:

@@ -34,7 +34,14 @@ from sqlalchemy.pool import StaticPool
 
 from core.errors import DataError, LedgerError
 from core.ledger import schema
-from core.ledger.records import PHASES, FootprintRecord, SavingRecord
+from core.ledger.records import (
+    COUNTERFACTUAL_ID_MAX,
+    COUNTERFACTUAL_ID_PATTERN,
+    PHASES,
+    FootprintRecord,
+    SavingRecord,
+    counterfactual_slug,
+)
 from core.units import co2e_kg
 
 if TYPE_CHECKING:
@@ -108,6 +115,7 @@ class Ledger:
         app: str,
         run_id: str,
         kind: str,
+        counterfactual_id: str | None = None,
         co2e_kg: float,
         co2e_kg_low: float | None = None,
         co2e_kg_high: float | None = None,
@@ -120,6 +128,10 @@ class Ledger:
     ) -> SavingRecord:
         """Append one saving (central, low, high kgCO2e) with baseline, method and assumptions.
 
+        ``counterfactual_id`` (a slug, e.g. ``cooling-naive-setpoint-office``) names what the
+        saving is measured against; core.impact counts the latest estimate per (app, kind, id),
+        and ``baseline`` describes it in words. None derives it from ``baseline``
+        (:func:`counterfactual_slug`), which is how records from before ids were read.
         Low/high default to the central value (no range stated; say so in ``notes``).
         ``period_days``: the span the saving accrues over, used for payback time.
         """
@@ -127,13 +139,15 @@ class Ledger:
         low = co2e_kg if co2e_kg_low is None else co2e_kg_low
         high = co2e_kg if co2e_kg_high is None else co2e_kg_high
         _check_saving(kind, co2e_kg, low, high, energy_kwh, period_days, baseline, method)
+        cf_id = _checked_counterfactual_id(counterfactual_id, baseline)
         try:
             assumptions_json = json.dumps(dict(assumptions or {}), sort_keys=True, allow_nan=False)
         except (TypeError, ValueError) as e:
             raise DataError(f"assumptions must be JSON-serialisable without NaN: {e}") from e
         row = {
             **_new_ids(),
-            "app": app, "run_id": run_id, "kind": kind, "co2e_kg": float(co2e_kg),
+            "app": app, "run_id": run_id, "kind": kind, "counterfactual_id": cf_id,
+            "co2e_kg": float(co2e_kg),
             "co2e_kg_low": float(low), "co2e_kg_high": float(high),
             "energy_kwh": None if energy_kwh is None else float(energy_kwh),
             "baseline": baseline, "method": method, "assumptions_json": assumptions_json,
@@ -165,7 +179,9 @@ class Ledger:
             if value is not None:
                 query = query.where(column == value)
         rows = self._run(lambda: self._fetch(query), "read savings from")
-        return [SavingRecord(**r) for r in rows]
+        # Records from before counterfactual ids (schema version 1) read their baseline's slug.
+        return [SavingRecord(**{**r, "counterfactual_id": r["counterfactual_id"]
+                                or counterfactual_slug(r["baseline"])}) for r in rows]
 
     def apps(self) -> list[str]:
         """Apps with at least one record, sorted."""
@@ -209,6 +225,8 @@ class Ledger:
                     schema.meta.insert().prefix_with("OR IGNORE", dialect="sqlite"),
                     {"key": "schema_version", "value": str(schema.SCHEMA_VERSION)},
                 )
+            elif int(version) < schema.SCHEMA_VERSION:
+                schema.migrate(conn, int(version))
             elif int(version) > schema.SCHEMA_VERSION:
                 raise LedgerError(
                     f"ledger {_safe_url(self.url)} has schema version {version}, newer than this "
@@ -376,6 +394,18 @@ def _check_ids(app: str, run_id: str) -> None:
         raise DataError("app must be a non-empty name (e.g. 'maintenance')")
     if not run_id or not str(run_id).strip():
         raise DataError("run_id must be non-empty (e.g. the run key)")
+
+
+def _checked_counterfactual_id(counterfactual_id: str | None, baseline: str) -> str:
+    if counterfactual_id is None:
+        return counterfactual_slug(baseline)
+    if (len(counterfactual_id) > COUNTERFACTUAL_ID_MAX
+            or not COUNTERFACTUAL_ID_PATTERN.match(counterfactual_id)):
+        raise DataError(
+            f"counterfactual_id {counterfactual_id!r} must be a slug of at most "
+            f"{COUNTERFACTUAL_ID_MAX} characters: lower-case letters and digits joined by '-', "
+            f"e.g. {counterfactual_slug(baseline)!r}")
+    return counterfactual_id
 
 
 def _check_saving(
