@@ -33,18 +33,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("apps.assistant.router", "apps.assistant.serving"): "assistant",
     ("apps.assistant.pipeline", "apps.assistant.service"): "assistant (cycle)",
     ("apps.assistant.replay", "apps.assistant.service"): "assistant (cycle)",
-    # cooling (cooling): the page runs rollouts itself, the CLI calls gate_eval; three cycles
-    ("apps.cooling.cli", "apps.cooling.gate_eval"): "cooling",
-    ("apps.cooling.page", "apps.cooling.agents"): "cooling",
-    ("apps.cooling.page", "apps.cooling.baselines"): "cooling",
-    ("apps.cooling.page", "apps.cooling.env"): "cooling",
-    ("apps.cooling.page", "apps.cooling.kpis"): "cooling",
-    ("apps.cooling.page", "apps.cooling.pipeline"): "cooling",
-    ("apps.cooling.page", "core.gates"): "cooling",
-    ("apps.cooling.page", "core.impact"): "cooling",
-    ("apps.cooling.bms_model", "apps.cooling.bms"): "cooling (cycle)",
-    ("apps.cooling.gate_eval", "apps.cooling.pipeline"): "cooling (cycle)",
-    ("apps.cooling.pipeline", "apps.cooling.service"): "cooling (cycle)",
     # deforestation (forestmaps: cli, page; forestml: run.py)
     ("apps.deforestation.cli", "apps.deforestation.accounting"): "forestmaps",
     ("apps.deforestation.cli", "apps.deforestation.rasters"): "forestmaps",
