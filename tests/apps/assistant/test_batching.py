@@ -104,3 +104,43 @@ def test_energy_split_sums_to_the_batch_windows(runtime):
         assert results[str(i)].completion_tokens == n
         assert s.tokens_processed == len(s._req.prompt) + n - 1
         assert "split" in s.measurement.notes[0]
+
+
+def test_utilisation_in_stats_and_metrics(tmp_path, runtime, service_builder, embedder,
+                                          threshold):
+    """After two concurrent chats, /v1/assistant/stats and /metrics show the batch engine's
+    busy share and batch sizes."""
+    from fastapi.testclient import TestClient
+
+    from apps.api.server import create_app
+    from apps.assistant.service import register_service
+    from apps.context import AppContext
+    from apps.settings import Settings
+    from core.carbon import resolve_source
+    from core.energy import Meter
+    from core.ledger import Ledger
+
+    ctx = AppContext(data_dir=tmp_path, cache_dir=tmp_path / "cache", models_dir=tmp_path / "m",
+                     ledger=Ledger(f"sqlite:///{tmp_path / 'l.db'}"), meter=Meter(),
+                     carbon=resolve_source(zone="US-CISO"))
+    service = service_builder(ctx, runtime, embedder, threshold, exact_cache=False,
+                              semantic_cache=False, grounding=False)
+    register_service(ctx, service)
+    app = create_app(Settings(zone="US-CISO", cache_dir=tmp_path / "cache", open_reads=True,
+                              open_compute=True), ctx=ctx)
+    body = {"model": runtime.name, "max_tokens": 8,
+            "messages": [{"role": "user", "content": "Name a river."}]}
+    with TestClient(app) as client:
+        threads = [threading.Thread(target=client.post, args=("/v1/chat/completions",),
+                                    kwargs={"json": body}) for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+        stats = client.get("/v1/assistant/stats").json()["batching"]
+        metrics = client.get("/metrics").text
+    assert stats["steps"] > 0 and 0 < stats["busy_share"] <= 1
+    assert stats["max_batch_size"] >= 1 and stats["recent_batch_sizes"]
+    assert "greenstack_assistant_busy_share" in metrics
+    assert "greenstack_assistant_batch_size_mean" in metrics
+    assert "greenstack_assistant_batch_steps_total" in metrics
