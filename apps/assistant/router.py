@@ -20,7 +20,6 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
 from apps.api.deps import COMPUTE, ContextDep, require_scope
-from apps.assistant.queue import QueueFullError
 from apps.assistant.schemas import (
     ERROR_SCHEMA,
     AssistantStats,
@@ -30,8 +29,13 @@ from apps.assistant.schemas import (
     error_body,
     impact_object,
 )
-from apps.assistant.service import AssistantService, service_for
-from apps.assistant.serving import ChatResult, RequestError
+from apps.assistant.service import (
+    AssistantService,
+    ChatResult,
+    QueueFullError,
+    RequestError,
+    service_for,
+)
 from core.errors import GreenstackError, ModelError
 
 log = logging.getLogger(__name__)

@@ -24,12 +24,13 @@ from apps.assistant.cache import (
 from apps.assistant.grounding import retrieve, wants_grounding
 from apps.assistant.model_file import check_gguf
 from apps.assistant.model_file import resolve as resolve_model
-from apps.assistant.queue import AdmissionQueue
+from apps.assistant.queue import AdmissionQueue, QueueFullError
 from apps.assistant.runtime import Generation, LlamaRuntime
 from apps.assistant.schemas import ChatCompletionRequest
 from apps.assistant.serving import (
     ChatResult,
     ContextTooLongError,
+    RequestError,
     ServeConfig,
     ServingTotals,
     UnknownModelError,
@@ -46,6 +47,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 APP = "assistant"
+# What the surfaces need besides the service: result type and the errors they map to HTTP codes.
+__all__ = ["AssistantService", "ChatResult", "QueueFullError", "RequestError",
+           "check_model_file", "register_service", "service_for"]
 SUMMARY_MAX_TOKENS = 48
 
 
@@ -177,7 +181,14 @@ class AssistantService:
         transcript = "\n".join(f"{m['role']}: {m['content']}" for m in messages)
         prompt = [{"role": "user", "content": "Summarise this conversation in one sentence:\n"
                    + transcript}]
-        return self.runtime.chat(prompt, max_tokens=SUMMARY_MAX_TOKENS).text
+        rt = self.runtime
+        needed = len(rt.chat_prompt_tokens(prompt)) + SUMMARY_MAX_TOKENS
+        if needed > rt.n_ctx:  # the client's history, not the server, is at fault: a 400
+            raise ContextTooLongError(
+                f"the earlier turns of this conversation need {needed} tokens to summarise, over "
+                f"the {rt.n_ctx}-token context; send fewer or shorter messages",
+                param="messages", code="context_length_exceeded")
+        return rt.chat(prompt, max_tokens=SUMMARY_MAX_TOKENS).text
 
     def _cacheable(self, plan: _Plan) -> bool:
         # Grounded answers depend on the ledger at that moment, and sampled answers are meant to
@@ -378,23 +389,18 @@ def _with(result: ChatResult, **changes: Any) -> ChatResult:
     return replace(result, **changes)
 
 
-_SERVICES: dict[int, AssistantService] = {}
-_SERVICES_LOCK = threading.Lock()
-
-
 def service_for(ctx: AppContext) -> AssistantService:
     """One cached service per context (the model loads once per process)."""
-    with _SERVICES_LOCK:
-        service = _SERVICES.get(id(ctx))
-        if service is None or service.ctx is not ctx:
-            service = _SERVICES[id(ctx)] = AssistantService(ctx, _served_config(ctx))
-        return service
+    from apps.context import cached_service
+
+    return cached_service(ctx, "assistant", lambda c: AssistantService(c, _served_config(c)))
 
 
 def register_service(ctx: AppContext, service: AssistantService) -> None:
     """Make ``service`` the one the routes use for ``ctx`` (a preloaded model, tests)."""
-    with _SERVICES_LOCK:
-        _SERVICES[id(ctx)] = service
+    from apps.context import register_service as register
+
+    register(ctx, "assistant", service)
 
 
 def check_model_file(path: Path) -> Path:

@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from core.ledger.serving import serving_book
+
 MODEL = "smollm2-135m-instruct"
 LONG_PROMPT = "Write a very long story about a dragon who learns to bake bread, with many details."
 
@@ -89,8 +91,6 @@ def test_cut_stream_frees_the_slot_stops_generation_and_books_energy(served):
     _wait_until_idle(service)
     assert service.queue.stats().in_system == 0, "the cut stream still holds its queue slot"
     assert not service.runtime.busy(), "the cut stream still holds the runtime lock"
-
-    from core.ledger.serving import serving_book
 
     serving_book(ctx.ledger).flush(everything=True)  # serving rows are written per minute
     rows = ctx.ledger.footprints(app="assistant", phase="serve")
