@@ -31,14 +31,9 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("apps.assistant.page", "core.impact"): "assistant",
     ("apps.assistant.router", "apps.assistant.queue"): "assistant",
     ("apps.assistant.router", "apps.assistant.serving"): "assistant",
-    ("apps.assistant.pipeline", "apps.assistant.service"): "assistant (cycle)",
     ("apps.assistant.replay", "apps.assistant.service"): "assistant (cycle)",
-    # deforestation (forestmaps: cli, page; forestml: run.py)
-    ("apps.deforestation.cli", "apps.deforestation.accounting"): "forestmaps",
-    ("apps.deforestation.cli", "apps.deforestation.rasters"): "forestmaps",
+    # deforestation (forestmaps: cli; forestml: run.py)
     ("apps.deforestation.cli", "apps.deforestation.report"): "forestmaps",
-    ("apps.deforestation.cli", "apps.deforestation.schedule"): "forestmaps",
-    ("apps.deforestation.page", "apps.deforestation.pipeline"): "forestmaps",
     ("apps.deforestation.run", "apps.deforestation.service"): "forestml (cycle)",
 }
 
