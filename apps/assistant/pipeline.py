@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 from apps.assistant.evalset import load_eval_set
 from apps.assistant.gate import GateConfig
 from apps.assistant.gate_run import GateOutcome
+from apps.assistant.model_file import ModelFile, describe, resolve
 from apps.assistant.replay import ReplayStats, load_workload
-from apps.assistant.runtime import SHIPPED_MODEL_ID, LlamaRuntime, shipped_gguf_path
+from apps.assistant.runtime import LlamaRuntime
 from apps.assistant.serving import NAIVE, ServeConfig
 from apps.assistant.tokens import TokenPolicy
-from apps.assistant.variants import DEFAULT_CANDIDATES, REFERENCE, SHIPPED, build_variant
+from apps.assistant.variants import REFERENCE, build_variant, default_candidates
 from apps.progress import Progress
 from core.errors import ModelError
 
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 APP = "assistant"
-CARD_NAME = f"{SHIPPED_MODEL_ID}.card.json"
 # The naive baseline has no token discipline; its completion cap is the only concession, so the
 # default replay stays affordable on 2 CPU cores (an uncapped baseline would only save more).
 NAIVE_MAX_TOKENS = 96
@@ -59,19 +59,23 @@ class AssistantRunSummary:
                 "energy_saving_rel": self.energy_saving_rel}
 
 
-def variant_path(ctx: AppContext, name: str) -> Path:
-    """GGUF path of variant ``name`` (built into the cache on demand)."""
-    source = shipped_gguf_path()
-    if name == SHIPPED:
-        return source
-    from apps.assistant.service import cached_models_dir
+def variants_dir(ctx: AppContext, model: ModelFile) -> Path:
+    """Where re-quantisations of ``model`` are built (git-ignored cache; one folder per file)."""
+    root = ctx.app_cache_dir(APP) / "gguf"
+    return root if model.shipped else root / model.model_id
 
-    return build_variant(source, cached_models_dir(ctx), name).path
+
+def variant_path(ctx: AppContext, name: str, model: ModelFile | None = None) -> Path:
+    """GGUF path of variant ``name`` of ``model`` (default: the context's; built on demand)."""
+    model = model or describe(ctx.assistant_model)
+    if name == model.quant:
+        return model.path
+    return build_variant(model.path, variants_dir(ctx, model), name).path
 
 
 def card_path(ctx: AppContext) -> Path:
-    """``models/assistant/<model>.card.json``."""
-    return ctx.app_models_dir(APP) / CARD_NAME
+    """``models/assistant/<model id>.card.json`` for the context's model (shipped or the user's)."""
+    return ctx.app_models_dir(APP) / f"{resolve(ctx.assistant_model)[1]}.card.json"
 
 
 def load_served_runtime(ctx: AppContext, config: ServeConfig) -> tuple[LlamaRuntime, str]:
@@ -95,14 +99,13 @@ def _fingerprint(ctx: AppContext) -> str:
     from core.runs import fingerprint_paths
 
     root = Path(ctx.data_dir) / "assistant"
-    return fingerprint_paths([shipped_gguf_path(), *sorted(p for p in root.rglob("*")
-                                                            if p.is_file())])
+    return fingerprint_paths([resolve(ctx.assistant_model)[0],
+                              *sorted(p for p in root.rglob("*") if p.is_file())])
 
 
-def _gate_step(ctx: AppContext, store: Any, candidates: tuple[str, ...], cfg: GateConfig,
-               progress: Progress | None) -> tuple[GateOutcome, Any]:
+def _gate_step(ctx: AppContext, store: Any, model: ModelFile, candidates: tuple[str, ...],
+               cfg: GateConfig, progress: Progress | None) -> tuple[GateOutcome, Any]:
     from apps.assistant.gate_run import run_gate
-    from apps.assistant.service import cached_models_dir
     from apps.assistant.variants import build_all
     from core.runs import run_key
 
@@ -111,7 +114,7 @@ def _gate_step(ctx: AppContext, store: Any, candidates: tuple[str, ...], cfg: Ga
                    "gate": cfg.__dict__}, _fingerprint(ctx))
 
     def fn(artifacts: Path) -> dict[str, Any]:
-        variants = build_all(shipped_gguf_path(), cached_models_dir(ctx), candidates)
+        variants = build_all(model.path, variants_dir(ctx, model), candidates, model.quant)
         return run_gate(variants, REFERENCE, eval_set, cfg, ctx.meter, progress).to_dict()
 
     result = store.get_or_run(key, fn, app=APP, phase="evaluate", force=ctx.force)
@@ -124,7 +127,7 @@ def naive_config(naive_max_tokens: int = NAIVE_MAX_TOKENS) -> ServeConfig:
                    record_requests=False)
 
 
-def _replay_step(ctx: AppContext, store: Any, served: str, conversations: int,
+def _replay_step(ctx: AppContext, store: Any, model: ModelFile, served: str, conversations: int,
                  naive_cfg: ServeConfig, progress: Progress | None
                  ) -> tuple[ReplayStats, ReplayStats, Any]:
     from apps.assistant.replay import replay
@@ -138,13 +141,15 @@ def _replay_step(ctx: AppContext, store: Any, served: str, conversations: int,
 
     def fn(artifacts: Path) -> dict[str, Any]:
         # Per-request ledger records are off here: the run store meters the whole replay once.
-        naive_rt = LlamaRuntime(variant_path(ctx, REFERENCE), n_ctx=naive_cfg.n_ctx,
+        naive_rt = LlamaRuntime(variant_path(ctx, REFERENCE, model), n_ctx=naive_cfg.n_ctx,
                                 name=REFERENCE)
-        naive = replay(AssistantService(ctx, naive_cfg, runtime=naive_rt), workload, "naive",
+        naive = replay(AssistantService(ctx, naive_cfg, runtime=naive_rt,
+                                        model_id=model.model_id), workload, "naive",
                        progress)
         del naive_rt
-        eff_rt = LlamaRuntime(variant_path(ctx, served), n_ctx=eff_cfg.n_ctx, name=served)
-        eff = replay(AssistantService(ctx, eff_cfg, runtime=eff_rt), workload, "efficient",
+        eff_rt = LlamaRuntime(variant_path(ctx, served, model), n_ctx=eff_cfg.n_ctx, name=served)
+        eff = replay(AssistantService(ctx, eff_cfg, runtime=eff_rt, model_id=model.model_id),
+                     workload, "efficient",
                      progress)
         return {"naive": naive.to_dict(), "efficient": eff.to_dict()}
 
@@ -159,18 +164,21 @@ def _stats_from(data: dict[str, Any]) -> ReplayStats:
 
 
 def run_pipeline(ctx: AppContext, progress: Progress | None = None, *,
-                 candidates: tuple[str, ...] = DEFAULT_CANDIDATES, conversations: int = 52,
+                 candidates: tuple[str, ...] | None = None, conversations: int = 52,
                  gate_config: GateConfig | None = None,
                  naive_max_tokens: int = NAIVE_MAX_TOKENS) -> AssistantRunSummary:
     """Gate the variants, write the model card, replay the workload, book the saving."""
     from apps.assistant.card import book_saving, write_card
+
+    model = describe(ctx.assistant_model)  # the shipped GGUF or the user's, chat template read
     store = ctx.run_store()
     cfg = gate_config or GateConfig()
-    outcome, gate_run = _gate_step(ctx, store, tuple(candidates), cfg, progress)
-    path = write_card(ctx, card_path(ctx), outcome, gate_run, cfg)
+    names = tuple(candidates) if candidates else default_candidates(model.quant)
+    outcome, gate_run = _gate_step(ctx, store, model, names, cfg, progress)
+    path = write_card(ctx, card_path(ctx), model, outcome, gate_run, cfg)
     naive_cfg = naive_config(naive_max_tokens)
-    naive, eff, replay_run = _replay_step(ctx, store, outcome.served, conversations, naive_cfg,
-                                          progress)
+    naive, eff, replay_run = _replay_step(ctx, store, model, outcome.served, conversations,
+                                          naive_cfg, progress)
     if not replay_run.reused:
         book_saving(ctx, replay_run.key, naive, eff, naive_cfg)
     log.info("assistant pipeline done (pid %s)", os.getpid())

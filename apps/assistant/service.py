@@ -22,8 +22,10 @@ from apps.assistant.cache import (
     namespace,
 )
 from apps.assistant.grounding import retrieve, wants_grounding
+from apps.assistant.model_file import check_gguf
+from apps.assistant.model_file import resolve as resolve_model
 from apps.assistant.queue import AdmissionQueue
-from apps.assistant.runtime import SHIPPED_MODEL_ID, Generation, LlamaRuntime
+from apps.assistant.runtime import Generation, LlamaRuntime
 from apps.assistant.schemas import ChatCompletionRequest
 from apps.assistant.serving import (
     ChatResult,
@@ -59,10 +61,12 @@ class AssistantService:
 
     def __init__(self, ctx: AppContext, config: ServeConfig | None = None, *,
                  runtime: LlamaRuntime | None = None, embedder: Embedder | None = None,
-                 model_id: str = SHIPPED_MODEL_ID) -> None:
+                 model_id: str | None = None) -> None:
         self.ctx = ctx
         self.config = config or ServeConfig()
-        self.model_id = model_id
+        # The shipped SmolLM2 id, or one derived from the user's GGUF file name
+        # (GREENSTACK_ASSISTANT_MODEL / --model), without loading the model.
+        self.model_id = model_id or resolve_model(ctx.assistant_model)[1]
         self._runtime = runtime
         self._embedder = embedder
         self._semantic: SemanticCache | None = None
@@ -159,7 +163,14 @@ class AssistantService:
         transcript = "\n".join(f"{m['role']}: {m['content']}" for m in messages)
         prompt = [{"role": "user", "content": "Summarise this conversation in one sentence:\n"
                    + transcript}]
-        return self.runtime.chat(prompt, max_tokens=SUMMARY_MAX_TOKENS).text
+        rt = self.runtime
+        needed = len(rt.chat_prompt_tokens(prompt)) + SUMMARY_MAX_TOKENS
+        if needed > rt.n_ctx:  # the client's history, not the server, is at fault: a 400
+            raise ContextTooLongError(
+                f"the earlier turns of this conversation need {needed} tokens to summarise, over "
+                f"the {rt.n_ctx}-token context; send fewer or shorter messages",
+                param="messages", code="context_length_exceeded")
+        return rt.chat(prompt, max_tokens=SUMMARY_MAX_TOKENS).text
 
     def _cacheable(self, plan: _Plan) -> bool:
         # Grounded answers depend on the ledger at that moment, and sampled answers are meant to
@@ -194,23 +205,49 @@ class AssistantService:
         rt = self.runtime
         p = plan.params
         final: Generation | None = None
-        with self.queue.admit(), self.ctx.meter.window("assistant.request", unit="token") as w:
-            started = time.perf_counter()
-            for item in rt.stream_chat(plan.prepared.messages, max_tokens=p["max_tokens"],
-                                       temperature=p["temperature"], top_p=p["top_p"],
-                                       stop=p["stop"], seed=p["seed"]):
-                if isinstance(item, Generation):
-                    final = item
-                else:
-                    yield item
-            if final is None:
-                raise RuntimeError("the runtime ended without a final generation")
-            w.count += final.completion_tokens
+        parts: list[str] = []
+        started = time.perf_counter()
+        try:
+            with self.queue.admit(), self.ctx.meter.window("assistant.request", unit="token") as w:
+                started = time.perf_counter()
+                tokens = rt.stream_chat(plan.prepared.messages, max_tokens=p["max_tokens"],
+                                        temperature=p["temperature"], top_p=p["top_p"],
+                                        stop=p["stop"], seed=p["seed"])
+                try:
+                    for item in tokens:
+                        if isinstance(item, Generation):
+                            final = item
+                        else:
+                            parts.append(item)
+                            yield item
+                finally:
+                    # A client that disconnects closes this generator at a yield: closing the
+                    # runtime's stream here stops llama.cpp and releases its lock before the
+                    # queue slot and the meter window are released on the way out.
+                    tokens.close()
+                    w.count += (final.completion_tokens if final is not None
+                                else rt.count_tokens("".join(parts)))
+        except GeneratorExit:
+            self._record_cut(plan, parts, w.measurement, time.perf_counter() - started)
+            raise
+        if final is None:
+            raise RuntimeError("the runtime ended without a final generation")
         wall_s = time.perf_counter() - started
         result = self._result(plan, final, w.measurement, wall_s)
         if self._cacheable(plan):
             self._store(plan, final, result.energy_j)
         yield self._record(result, w.measurement, plan)
+
+    def _record_cut(self, plan: _Plan, parts: list[str], m: Any, wall_s: float) -> None:
+        """Book a generation its client abandoned: the energy spent so far is still a footprint.
+
+        The prompt was evaluated, so its tokens count; the completion count is the text streamed
+        before the cut, re-tokenised. Nothing is cached (the answer is incomplete).
+        """
+        text = "".join(parts)
+        gen = Generation(text, "cancelled", len(self.runtime.chat_prompt_tokens(
+            plan.prepared.messages)), self.runtime.count_tokens(text) if text else 0)
+        self._record(self._result(plan, gen, m, wall_s), m, plan)
 
     def _store(self, plan: _Plan, gen: Generation, energy_j: float) -> None:
         answer = CachedAnswer(gen.text, gen.finish_reason, gen.prompt_tokens,
@@ -265,7 +302,9 @@ class AssistantService:
         counters = {"prompt_tokens": result.prompt_tokens,
                     "completion_tokens": result.completion_tokens,
                     "cache_hits": int(result.cache == "hit"), "tokens_saved": result.tokens_saved,
-                    "energy_avoided_j": result.energy_avoided_j}
+                    "energy_avoided_j": result.energy_avoided_j,
+                    # a stream the client cut: its energy so far is booked all the same
+                    "cancelled": int(result.finish_reason == "cancelled")}
         # One ledger row per minute and kind of work (generation, cache lookup), not per request.
         record_id = serving_book(self.ctx.ledger).add(
             app=APP, run_id=self.session_id, measurement=m, intensity=self._intensity(),
@@ -303,25 +342,20 @@ def _with(result: ChatResult, **changes: Any) -> ChatResult:
     return replace(result, **changes)
 
 
-_SERVICES: dict[int, AssistantService] = {}
-_SERVICES_LOCK = threading.Lock()
-
-
 def service_for(ctx: AppContext) -> AssistantService:
     """One cached service per context (the model loads once per process)."""
-    with _SERVICES_LOCK:
-        service = _SERVICES.get(id(ctx))
-        if service is None or service.ctx is not ctx:
-            service = _SERVICES[id(ctx)] = AssistantService(ctx)
-        return service
+    from apps.context import cached_service
+
+    return cached_service(ctx, "assistant", AssistantService)
 
 
 def register_service(ctx: AppContext, service: AssistantService) -> None:
     """Make ``service`` the one the routes use for ``ctx`` (a preloaded model, tests)."""
-    with _SERVICES_LOCK:
-        _SERVICES[id(ctx)] = service
+    from apps.context import register_service as register
+
+    register(ctx, "assistant", service)
 
 
-def cached_models_dir(ctx: AppContext) -> Path:
-    """Where GGUF re-quantisations are built (git-ignored cache)."""
-    return ctx.app_cache_dir(APP) / "gguf"
+def check_model_file(path: Path) -> Path:
+    """A user's GGUF checked at start (exists, readable, GGUF magic), or a ModelError."""
+    return check_gguf(path)

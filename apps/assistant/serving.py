@@ -60,7 +60,7 @@ class ChatResult:
     created: int
     model: str
     text: str
-    finish_reason: str
+    finish_reason: str  # "stop" | "length" | "cancelled" (client went away; never sent)
     prompt_tokens: int
     completion_tokens: int
     wall_s: float
@@ -107,6 +107,7 @@ class ServingTotals:
     """Cumulative counters since the service started."""
 
     requests: int = 0
+    cancelled: int = 0  # streams whose client disconnected before the end
     cache_hits: int = 0
     semantic_hits: int = 0
     prompt_tokens: int = 0
@@ -120,6 +121,7 @@ class ServingTotals:
     def add(self, r: ChatResult) -> None:
         """Count one result."""
         self.requests += 1
+        self.cancelled += r.finish_reason == "cancelled"
         self.cache_hits += r.cache == "hit"
         self.semantic_hits += r.cache_kind == "semantic"
         self.prompt_tokens += r.prompt_tokens

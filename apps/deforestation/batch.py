@@ -11,6 +11,8 @@ pixels become UNKNOWN) and the job goes on.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import logging
 import os
@@ -64,6 +66,22 @@ class JobSpec:
 
     def tiles(self) -> list[Tile]:
         return tile_grid(self.before.height, self.before.width, self.tile_px, self.overlap_px)
+
+    def absolute(self) -> JobSpec:
+        """The same job with every path absolute. Tasks run in worker processes whose working
+        directory (and machine) is not the caller's: a relative path would be read, and the
+        tiles written, somewhere else."""
+        return dataclasses.replace(
+            self, before=_absolute_source(self.before), after=_absolute_source(self.after),
+            out_dir=self.out_dir.resolve(),
+            model=dataclasses.replace(self.model, weights=Path(self.model.weights).resolve()))
+
+
+def _absolute_source(source: RasterSource) -> RasterSource:
+    absolute = copy.copy(source)
+    absolute.files = {band: dataclasses.replace(bf, path=Path(bf.path).resolve())
+                      for band, bf in source.files.items()}
+    return absolute
 
 
 @dataclass(frozen=True)
@@ -180,9 +198,11 @@ JOB_RECORD = "job.json"
 
 
 def _source_record(src: RasterSource) -> dict[str, Any]:
-    files = {band: str(bf.path) for band, bf in src.files.items()}
-    # A path (file or band folder) reopens as it was given; a {band: path} mapping as a mapping.
-    source: Any = src.label if Path(src.label).exists() else files
+    files = {band: str(Path(bf.path).resolve()) for band, bf in src.files.items()}
+    # A path (file or band folder) reopens as it was given (made absolute: the map may be drawn
+    # from another working directory); a {band: path} mapping as a mapping.
+    given = Path(src.label)
+    source: Any = str(given.resolve()) if given.exists() else files
     return {"source": source, "sensor": src.sensor.name, "files": files}
 
 
@@ -233,6 +253,7 @@ def run_job(spec: JobSpec, client: Any = None, progress: Progress = None,
     from distributed import Client, LocalCluster
 
     check_pair(spec.before, spec.after)
+    spec = spec.absolute()
     t0 = time.perf_counter()
     write_job_record(spec)
     tiles = spec.tiles()
@@ -254,6 +275,9 @@ def run_job(spec: JobSpec, client: Any = None, progress: Progress = None,
             "tiles_skipped": counts["skipped"], "failed": failed}
     if max_tiles is not None and max_tiles < len(tiles):
         return JobResult(**base, wall_s=time.perf_counter() - t0)
+    # Every tile has its record now: a temp file left is from a worker killed mid-write.
+    for debris in _tile_dir(spec.out_dir).glob(".*.tmp"):
+        debris.unlink(missing_ok=True)
     assembled = assemble(spec, tiles, {n for n, _ in failed})
     return JobResult(**base, wall_s=time.perf_counter() - t0, **assembled)
 

@@ -1,4 +1,6 @@
-"""API keys: hashed storage, scopes, revocation, and 401 vs 403 through a real FastAPI app."""
+"""API keys: hashed storage, scopes, revocation, and 401 vs 403 through a real FastAPI app.
+
+Tests taking ``engine`` or ``store`` run on SQLite and on a throwaway PostgreSQL cluster."""
 
 from __future__ import annotations
 
@@ -20,11 +22,14 @@ from apps.api.auth import (
 )
 from apps.api.deps import Principal, require_scope
 from core.errors import ConfigError
+from tests.pg_cluster import BACKENDS, url_for
 
 
-@pytest.fixture()
-def engine(tmp_path: Path) -> sa.Engine:
-    return sa.create_engine(f"sqlite:///{tmp_path / 'keys.db'}")
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest) -> sa.Engine:
+    from core.ledger import Ledger
+
+    return Ledger(url_for(request, request.param)).engine  # keys live in the ledger's database
 
 
 @pytest.fixture()

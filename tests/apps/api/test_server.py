@@ -291,6 +291,7 @@ _UNSAFE_JSON = {
     "Infinity": ('{"values": [-Infinity]}', "Infinity is not a JSON number"),
     "overflowing float": ('{"values": [1e400]}', "overflows a 64-bit float"),
     "integer past 64 bits": ('{"seed": 9223372036854775808}', "64 bits"),
+    "lone surrogate": ('{"content": "hi \\ud800"}', "lone UTF-16 surrogate"),
 }
 
 
