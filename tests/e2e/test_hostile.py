@@ -192,6 +192,16 @@ def test_job_paths_with_nul_or_overlong_names(server: Server, http: httpx.Client
     _says_what_to_fix(r, 422, needle)
 
 
+def test_overlong_job_id_is_a_404(http: httpx.Client) -> None:
+    _says_what_to_fix(http.get("/v1/deforestation/jobs/" + "a" * 5000), 404, "no job")
+
+
+def test_body_that_is_not_utf8_is_a_422(server: Server, http: httpx.Client) -> None:
+    headers = server.auth("control") | {"content-type": "application/json"}
+    r = http.post("/v1/cooling/signals", content=b'{"programID": "\xff\xfe"}', headers=headers)
+    _says_what_to_fix(r, 422, "not valid UTF-8")
+
+
 def _job_folders(server: Server) -> list[Path]:
     jobs = server.tmp / "cache" / "deforestation" / "jobs"
     return sorted(jobs.rglob("*")) if jobs.exists() else []

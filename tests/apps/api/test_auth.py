@@ -96,6 +96,13 @@ def test_scope_implications(store: ApiKeyStore, granted: str, needed: str, allow
             store.authorize(token, needed)
 
 
+def test_overlong_name_is_refused_on_every_database(store: ApiKeyStore) -> None:
+    with pytest.raises(ConfigError, match="at most 200"):
+        store.create(["read"], name="n" * 201)
+    assert store.list() == []
+    assert store.create(["read"], name="n" * 200).key.name == "n" * 200
+
+
 def test_revoke(store: ApiKeyStore) -> None:
     created = store.create(["admin"])
     assert store.revoke(created.key.key_id)

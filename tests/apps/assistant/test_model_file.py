@@ -7,10 +7,11 @@ from dataclasses import replace
 
 import pytest
 
+from apps.assistant.config_search import SearchOptions
 from apps.assistant.gate import GateConfig
 
 TINY_GATE = GateConfig(answer_max_tokens=8, ppl_window_tokens=64, bench_tokens=6,
-                       bench_warmup=1, bench_repeats=3, n_ctx=512)
+                       bench_warmup=1, bench_repeats=3, n_ctx=768)
 
 
 @pytest.fixture()
@@ -77,8 +78,9 @@ def test_a_user_gguf_is_gated_carded_and_served_under_its_own_name(ctx, small_da
     user = tmp_path / "My-Chat-Model.Q4_1.gguf"
     shutil.copyfile(shipped_gguf_path(), user)
     ctx = replace(ctx, data_dir=small_data, assistant_model=user)
-    summary = run_pipeline(ctx, conversations=1, candidates=("Q4_1",), gate_config=TINY_GATE,
-                           naive_max_tokens=8)
+    summary = run_pipeline(ctx, candidates=("Q4_1",), gate_config=TINY_GATE,
+                           search=SearchOptions(max_tokens=(8,), naive_max_tokens=8,
+                                                variants=2, min_budget=12, finalists=1))
     assert summary.card_path == str(card_path(ctx))
     assert card_path(ctx).name == "my-chat-model-q4_1.card.json"
     card = ModelCard.load(summary.card_path)
@@ -89,7 +91,7 @@ def test_a_user_gguf_is_gated_carded_and_served_under_its_own_name(ctx, small_da
     assert (ctx.cache_dir / "assistant" / "gguf" / "my-chat-model-q4_1"
             / "My-Chat-Model.F32.gguf").is_file()
 
-    runtime, reason = load_served_runtime(ctx, ServeConfig(n_ctx=512))
+    runtime, reason = load_served_runtime(ctx, ServeConfig(n_ctx=768))
     assert runtime.model_path in {user.resolve(), (ctx.cache_dir / "assistant" / "gguf" /
                                   "my-chat-model-q4_1" / "My-Chat-Model.F32.gguf")}
     service = AssistantService(ctx, ServeConfig(semantic_cache=False), runtime=runtime)

@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from core.errors import DataError
 from core.impact import ImpactReport
 from core.ledger import Ledger, counterfactual_slug, schema
+from tests.pg_cluster import BACKENDS
 
 OLD_BASELINE = "fixed-interval replacement at the fleet's safe interval, C-MAPSS FD001 held-out engines"
 
@@ -33,10 +34,10 @@ def test_booking_checks_the_id_and_defaults_to_the_slug(tmp_path: Path) -> None:
     assert led.savings()[0].counterfactual_id == "naive-setpoint"
 
 
-def _make_version_1_ledger(path: Path) -> None:
+def _make_version_1_ledger(url: str) -> None:
     """A ledger as written before counterfactual ids: no column, schema_version 1, one saving."""
-    Ledger(f"sqlite:///{path}").close()
-    engine = sa.create_engine(f"sqlite:///{path}")
+    Ledger(url).close()
+    engine = sa.create_engine(url)
     with engine.begin() as conn:
         conn.execute(sa.text("DROP INDEX IF EXISTS ix_savings_counterfactual_id"))
         conn.execute(sa.text("ALTER TABLE savings DROP COLUMN counterfactual_id"))
@@ -49,10 +50,10 @@ def _make_version_1_ledger(path: Path) -> None:
     engine.dispose()
 
 
-def test_a_version_1_ledger_migrates_and_old_records_supersede_by_id(tmp_path: Path) -> None:
-    path = tmp_path / "old.db"
-    _make_version_1_ledger(path)
-    led = Ledger(f"sqlite:///{path}")  # opening migrates: adds the column, keeps the record
+@pytest.mark.parametrize("ledger_url", BACKENDS, indirect=True)
+def test_a_version_1_ledger_migrates_and_old_records_supersede_by_id(ledger_url: str) -> None:
+    _make_version_1_ledger(ledger_url)
+    led = Ledger(ledger_url)  # opening migrates: adds the column, keeps the record
     with led.engine.connect() as conn:
         version = conn.execute(sa.select(schema.meta.c.value)).scalar_one()
         columns = {c["name"] for c in sa.inspect(conn).get_columns("savings")}
@@ -65,19 +66,19 @@ def test_a_version_1_ledger_migrates_and_old_records_supersede_by_id(tmp_path: P
                       baseline="fixed-interval replacement (FD001 held-out engines)", method="m")
     report = ImpactReport.from_ledger(led, app="maintenance")
     assert report.savings.co2e_kg == pytest.approx(120.0) and report.savings.superseded == 1
-    Ledger(f"sqlite:///{path}").close()  # a second open finds nothing left to migrate
+    Ledger(ledger_url).close()  # a second open finds nothing left to migrate
 
 
-def test_processes_opening_a_version_1_ledger_at_once_all_succeed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("ledger_url", BACKENDS, indirect=True)
+def test_processes_opening_a_version_1_ledger_at_once_all_succeed(ledger_url: str) -> None:
     import subprocess
     import sys
 
-    path = tmp_path / "old.db"
-    _make_version_1_ledger(path)
+    _make_version_1_ledger(ledger_url)
     root = Path(__file__).resolve().parents[3]
     code = ("import sys; sys.path.insert(0, sys.argv[1]); from core.ledger import Ledger; "
             "print(len(Ledger(sys.argv[2]).savings()))")
-    procs = [subprocess.Popen([sys.executable, "-c", code, str(root), f"sqlite:///{path}"],
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(root), ledger_url],
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
              for _ in range(4)]
     outs = [p.communicate(timeout=120) for p in procs]
