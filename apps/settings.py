@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     models_dir: Path = Path("models")  # model cards (committed) and artifacts (build outputs)
     ledger_url: str | None = None  # SQLAlchemy URL; default sqlite under cache_dir
     open_reads: bool = True  # GET endpoints without an API key; writes always need one
+    # Endpoints that run a model (chat, predict, batch scoring) without a key; off: they cost energy.
+    open_compute: bool = False
     max_body_bytes: int = 8 * 1024 * 1024
     force: bool = False  # rerun finished runs instead of reusing them
 

@@ -5,6 +5,9 @@ Routers use::
     @router.get("/x")
     def x(ctx: ContextDep): ...
 
+    @router.post("/predict", dependencies=[COMPUTE])  # runs a model: needs the compute scope
+    def predict(ctx: ContextDep, body: PredictIn): ...
+
     @router.post("/setpoint", dependencies=[Depends(require_scope("control"))])
     def setpoint(ctx: ContextDep, body: SetpointIn): ...
 
@@ -65,16 +68,20 @@ def _key_store(request: Request) -> ApiKeyStore:
     return store
 
 
-def _open_reads(request: Request) -> bool:
+def _open_without_key(request: Request, scope: str) -> bool:
+    """Whether ``scope`` is open to anonymous callers: ``read`` with ``open_reads``, ``compute``
+    with ``open_compute`` (off by default: running a model costs energy, so it needs a key)."""
     settings = getattr(request.app.state, "settings", None)
-    return bool(getattr(settings, "open_reads", False))
+    flag = {"read": "open_reads", "compute": "open_compute"}.get(scope)
+    return flag is not None and bool(getattr(settings, flag, False))
 
 
 def require_scope(scope: str) -> Callable[..., Principal]:
     """A dependency that admits requests whose API key grants ``scope``.
 
-    ``read`` is open without a key when ``Settings.open_reads`` is true; every other scope always
-    needs a key. Missing/unknown/revoked key → 401; valid key without the scope → 403. Once the
+    ``read`` is open without a key when ``Settings.open_reads`` is true, ``compute`` (anything
+    that runs a model) only when ``Settings.open_compute`` is; every other scope always needs a
+    key. Missing/unknown/revoked key → 401; valid key without the scope → 403. Once the
     caller is admitted, a request body whose Content-Type the route does not take → 415 (checked
     here because every route with a body has a scope, and so only after authentication).
     """
@@ -88,9 +95,9 @@ def require_scope(scope: str) -> Callable[..., Principal]:
     ) -> Principal:
         token = api_key or (bearer.credentials if bearer else None)
         if not token:
-            if scope == "read" and _open_reads(request):
+            if _open_without_key(request, scope):
                 check_media_type(request)
-                return Principal(key_id=None, scopes=frozenset({"read"}))
+                return Principal(key_id=None, scopes=frozenset({scope}))
             raise HTTPException(
                 401,
                 f"this endpoint needs an API key with scope '{scope}': send "
@@ -112,6 +119,8 @@ def require_scope(scope: str) -> Callable[..., Principal]:
 
 
 ReadDep = Annotated[Principal, Depends(require_scope("read"))]
+COMPUTE = Depends(require_scope("compute"))
+"""Route dependency for endpoints that run a model: ``dependencies=[COMPUTE]``."""
 
 
 _FORM_MEDIA = ("multipart/form-data", "application/x-www-form-urlencoded")

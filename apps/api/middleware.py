@@ -197,7 +197,7 @@ def _is_json_media_type(content_type: bytes | None) -> bool:
 
 
 class JsonBodyGuardMiddleware:
-    """400 with a message that says what to fix when a JSON body is unsafe to parse or echo.
+    """422 with a message that says what to fix when a JSON body is unsafe to parse or echo.
 
     Only bodies labelled (or defaulted to) JSON are read here; uploads stream through untouched.
     The body is buffered (the size limit runs outside this middleware) and replayed to the app.
@@ -222,7 +222,7 @@ class JsonBodyGuardMiddleware:
         body = b"".join(chunks)
         problem = json_body_problem(body) if body.strip() else None
         if problem is not None:
-            await send_json_error(send, 400, problem, code="invalid_json")
+            await send_json_error(send, 422, problem, code="invalid_json")
             return
         replayed = False
 

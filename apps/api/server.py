@@ -10,7 +10,8 @@ from __future__ import annotations
 import importlib
 import logging
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
@@ -72,8 +73,7 @@ _ERROR_SCHEMA = {
     }
 }
 COMMON_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"description": "Invalid configuration or parameter, or a JSON body that is too deeply "
-                         "nested or holds NaN/Infinity or out-of-range numbers", **_ERROR_SCHEMA},
+    400: {"description": "Invalid configuration or parameter", **_ERROR_SCHEMA},
     401: {"description": "Missing, unknown or revoked API key", **_ERROR_SCHEMA},
     403: {"description": "API key lacks the scope this endpoint needs", **_ERROR_SCHEMA},
     404: {"description": "No such resource (unknown id in the path)", **_ERROR_SCHEMA},
@@ -81,7 +81,8 @@ COMMON_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: {"description": "Request body over the server limit", **_ERROR_SCHEMA},
     415: {"description": "Request body media type not accepted (e.g. text/plain on a JSON route)",
           **_ERROR_SCHEMA},
-    422: {"description": "Invalid input data", **_ERROR_SCHEMA},
+    422: {"description": "Invalid input data, or a JSON body nested over 64 levels or holding "
+                         "NaN/Infinity or out-of-range numbers", **_ERROR_SCHEMA},
     503: {"description": "Model or ledger unavailable", **_ERROR_SCHEMA},
     504: {"description": "No response within the request timeout", **_ERROR_SCHEMA},
 }
@@ -188,6 +189,15 @@ async def _validation_error_handler(request: Request, exc: Exception) -> JSONRes
     return JSONResponse({"detail": detail}, status_code=422)
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    # Serving footprints are summed per minute in memory: write the open windows on shutdown.
+    from core.ledger.serving import serving_book
+
+    serving_book(app.state.ctx.ledger).close()
+
+
 def create_app(
     settings: Settings | None = None,
     ctx: AppContext | None = None,
@@ -211,13 +221,15 @@ def create_app(
         version="0.1.0",
         description=(
             "Sustainability-impact suite: every app reports the emissions it saves next to the "
-            "emissions it costs. Reads may be open (GREENSTACK_OPEN_READS); writes need an API "
-            "key with the right scope (`greenstack keys create --scopes read control jobs admin`)."
+            "emissions it costs. Reads may be open (GREENSTACK_OPEN_READS); requests that run a "
+            "model need a key with the `compute` scope and writes one with theirs "
+            "(`greenstack keys create --scopes read compute control jobs admin`)."
         ),
         # FastAPI's own /docs and /redoc pages load their scripts from a CDN, blank on an
         # isolated network; mount_api_docs serves Swagger UI from an installed package instead.
         docs_url=None,
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.ctx = ctx

@@ -37,7 +37,7 @@ def register(top_parsers: Any) -> None:
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key; prints the token once")
     create.add_argument("--scopes", nargs="+", required=True,
-                        help="one or more of: read control jobs admin")
+                        help="one or more of: read compute control jobs admin")
     create.add_argument("--name", default="", help="a label, e.g. who uses the key")
     create.set_defaults(func=cmd_keys_create)
     listing = keys_sub.add_parser("list", help="list keys (never their secrets)")

@@ -22,6 +22,7 @@ from apps.maintenance.config import PipelineConfig
 from apps.maintenance.data import cmapss_dir, load_cmapss
 from apps.maintenance.serving import EnginePrediction, ServedModel, artifact_names
 from apps.maintenance.summary import MaintenanceRunSummary, build_summary, write_card
+from core.ledger.serving import serving_book
 
 if TYPE_CHECKING:
     from apps.context import AppContext
@@ -196,10 +197,10 @@ class MaintenanceService:
         m = w.measurement
         if m is None:  # a closed window always holds one; guard rather than book a hole
             raise EnergyBackendError("the meter window closed without a measurement")
-        self.ctx.ledger.record_footprint(
-            app=APP, run_id=f"serve-{model.subset.lower()}", phase="serve", measurement=m,
+        serving_book(self.ctx.ledger).add(  # one ledger row per minute, not per request
+            app=APP, run_id=f"serve-{model.subset.lower()}", measurement=m,
             intensity=self.ctx.carbon.intensity(at=None), pue=self.ctx.pue,
-            notes=f"{model.model_name}, {n_units} engines")
+            detail=model.model_name, counters={"engines": n_units})
         return PredictionBatch(model.subset, model.model_name, model.reason, tuple(preds),
                                m.energy_j, m.j_per_unit, m.method)
 

@@ -296,13 +296,13 @@ _UNSAFE_JSON = {
 
 @pytest.mark.parametrize("case", sorted(_UNSAFE_JSON))
 @pytest.mark.parametrize("path", ["/echo", "/v1/chat/completions"])
-def test_unsafe_json_bodies_get_400_saying_what_to_fix(ctx, tmp_path: Path, case: str,
+def test_unsafe_json_bodies_get_422_saying_what_to_fix(ctx, tmp_path: Path, case: str,
                                                        path: str) -> None:
-    app = _with_test_routes(create_app(_settings(tmp_path, open_reads=True), ctx=ctx))
+    app = _with_test_routes(create_app(_settings(tmp_path, open_compute=True), ctx=ctx))
     body, fix = _UNSAFE_JSON[case]
     r = TestClient(app, raise_server_exceptions=False).post(
         path, content=body, headers={"content-type": "application/json"})
-    assert r.status_code == 400, (case, r.status_code, r.text[:200])
+    assert r.status_code == 422, (case, r.status_code, r.text[:200])
     payload = r.json()  # both error shapes: FastAPI's detail and OpenAI's error object
     assert fix in payload["detail"] and payload["error"]["message"] == payload["detail"]
 
@@ -337,7 +337,7 @@ def test_validation_errors_serialise_even_when_the_input_cannot(ctx, tmp_path: P
 
 
 @pytest.mark.parametrize(("app_name", "path", "scope", "content_type", "accepted"), [
-    ("assistant", "/v1/chat/completions", "read", "text/plain", "application/json"),
+    ("assistant", "/v1/chat/completions", "compute", "text/plain", "application/json"),
     ("cooling", "/v1/cooling/sites/s/telemetry", "control", "text/plain", "application/json"),
     ("cooling", "/v1/cooling/signals", "control", "multipart/form-data; boundary=x",
      "application/json"),
@@ -441,11 +441,42 @@ def test_job_upload_names_with_folders_get_422_and_leave_nothing(
     assert not jobs.exists() or not any(jobs.iterdir())
 
 
-def test_chat_with_thousands_of_messages_is_a_400_not_a_503(client: TestClient) -> None:
+def test_chat_with_thousands_of_messages_is_a_400_not_a_503(app: FastAPI,
+                                                             client: TestClient) -> None:
     if "assistant" not in available_apps("router"):
         pytest.skip("assistant router not installed")
     messages = [{"role": "user", "content": "hi"}] * 5000
-    r = client.post("/v1/chat/completions",
+    token = app.state.key_store.create(["compute"]).token
+    r = client.post("/v1/chat/completions", headers={"X-API-Key": token},
                     json={"model": "smollm2-135m-instruct", "messages": messages})
     assert r.status_code == 400, r.text[:300]
     assert r.json()["error"]["param"] == "messages" and "256" in r.json()["error"]["message"]
+
+
+
+# -- compute scope (issue 12, defect 5) -----------------------------------------------------------
+
+_COMPUTE_ROUTES = [("assistant", "/v1/chat/completions"), ("maintenance", "/v1/maintenance/predict"),
+                   ("maintenance", "/v1/maintenance/batch")]
+
+
+@pytest.mark.parametrize(("app_name", "path"), _COMPUTE_ROUTES)
+def test_routes_that_run_a_model_need_a_compute_key_even_with_open_reads(
+        app: FastAPI, client: TestClient, app_name: str, path: str) -> None:
+    if app_name not in available_apps("router"):
+        pytest.skip(f"{app_name} router not installed")
+    route = next(r for p, _, r in iter_api_routes(app) if p == path)
+    assert "compute" in _required_scopes(route)
+    r = client.post(path, json={})
+    assert r.status_code == 401 and "scope 'compute'" in r.json()["detail"], r.text
+    read = app.state.key_store.create(["read"]).token
+    assert client.post(path, json={}, headers={"X-API-Key": read}).status_code == 403
+    compute = app.state.key_store.create(["compute"]).token
+    assert client.post(path, json={}, headers={"X-API-Key": compute}).status_code not in (401, 403)
+
+
+def test_open_compute_setting_opens_model_routes(ctx, tmp_path: Path) -> None:
+    if "maintenance" not in available_apps("router"):
+        pytest.skip("maintenance router not installed")
+    client = TestClient(create_app(_settings(tmp_path, open_compute=True), ctx=ctx))
+    assert client.post("/v1/maintenance/predict", json={}).status_code == 422  # past auth

