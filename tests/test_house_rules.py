@@ -26,12 +26,6 @@ SHARED_SURFACE_HELPERS = frozenset({
 # line when the owner fixes it). A listed import inside a cycle is left out of the cycle search,
 # so each cycle is listed by its edge that points up (domain → service, pipeline → service).
 ALLOWED: dict[tuple[str, str], str] = {
-    # assistant (assistant): surfaces reach past the service; pipeline and replay import the service
-    ("apps.assistant.page", "apps.assistant.pipeline"): "assistant",
-    ("apps.assistant.page", "core.impact"): "assistant",
-    ("apps.assistant.router", "apps.assistant.queue"): "assistant",
-    ("apps.assistant.router", "apps.assistant.serving"): "assistant",
-    ("apps.assistant.replay", "apps.assistant.service"): "assistant (cycle)",
     # deforestation (forestmaps: cli; forestml: run.py)
     ("apps.deforestation.cli", "apps.deforestation.report"): "forestmaps",
     ("apps.deforestation.run", "apps.deforestation.service"): "forestml (cycle)",

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 from apps.assistant.gate import GateConfig
 from apps.assistant.gate_run import GateOutcome
-from apps.assistant.replay import ReplayStats
 from apps.assistant.runtime import SHIPPED_FILE
+from apps.assistant.summary import ReplayStats
 from apps.assistant.tokens import SHORT_SYSTEM_PROMPT, VERBOSE_SYSTEM_PROMPT
 from apps.assistant.variants import REFERENCE
 from core.units import j_to_kwh

@@ -1,4 +1,4 @@
-"""``greenstack run assistant``: gate the model variants, replay naive vs efficient, print tables.
+"""``greenstack run assistant``: weights gate, serving-configuration search and gate, tables.
 
 Import stays light (argparse only); llama.cpp and sentence-transformers load when it runs.
 """

@@ -20,15 +20,22 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
 from apps.api.deps import COMPUTE, ContextDep, require_scope
-from apps.assistant.queue import QueueFullError
 from apps.assistant.schemas import (
     ERROR_SCHEMA,
+    AssistantStats,
+    ChatCompletion,
     ChatCompletionRequest,
+    ModelList,
     error_body,
     impact_object,
 )
-from apps.assistant.service import AssistantService, service_for
-from apps.assistant.serving import ChatResult, RequestError
+from apps.assistant.service import (
+    AssistantService,
+    ChatResult,
+    QueueFullError,
+    RequestError,
+    service_for,
+)
 from core.errors import GreenstackError, ModelError
 
 log = logging.getLogger(__name__)
@@ -178,6 +185,7 @@ class _Pump:
 
 
 @router.post("/chat/completions", openapi_extra=_CHAT_SCHEMA, responses=_CHAT_RESPONSES,
+             response_model=ChatCompletion,
              dependencies=[COMPUTE],
              summary="OpenAI-compatible chat completion with energy and CO2e per request")
 async def chat_completions(request: Request, ctx: ContextDep) -> Any:
@@ -210,12 +218,14 @@ async def _stream_response(service: AssistantService, parsed: ChatCompletionRequ
                              headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/models", summary="Models this server answers for (OpenAI-compatible)")
+@router.get("/models", summary="Models this server answers for (OpenAI-compatible)",
+            response_model=ModelList)
 def list_models(ctx: ContextDep) -> dict[str, Any]:
     return {"object": "list", "data": service_for(ctx).models()}
 
 
-@router.get("/assistant/stats", summary="Cumulative serving totals, cache and queue state")
+@router.get("/assistant/stats", response_model=AssistantStats,
+            summary="Cumulative serving totals, cache and queue state, batch-engine utilisation")
 def assistant_stats(ctx: ContextDep) -> dict[str, Any]:
     return service_for(ctx).stats()
 

@@ -24,12 +24,13 @@ from apps.assistant.cache import (
 from apps.assistant.grounding import retrieve, wants_grounding
 from apps.assistant.model_file import check_gguf
 from apps.assistant.model_file import resolve as resolve_model
-from apps.assistant.queue import AdmissionQueue
+from apps.assistant.queue import AdmissionQueue, QueueFullError
 from apps.assistant.runtime import Generation, LlamaRuntime
 from apps.assistant.schemas import ChatCompletionRequest
 from apps.assistant.serving import (
     ChatResult,
     ContextTooLongError,
+    RequestError,
     ServeConfig,
     ServingTotals,
     UnknownModelError,
@@ -41,11 +42,14 @@ from core.units import co2e_kg
 if TYPE_CHECKING:
     from apps.assistant.batching import BatchEngine
     from apps.assistant.cache import Embedder
-    from apps.assistant.pipeline import AssistantRunSummary
+    from apps.assistant.summary import AssistantRunSummary
     from apps.context import AppContext
 
 log = logging.getLogger(__name__)
 APP = "assistant"
+# What the surfaces need besides the service: result type and the errors they map to HTTP codes.
+__all__ = ["AssistantService", "ChatResult", "QueueFullError", "RequestError",
+           "check_model_file", "register_service", "service_for"]
 SUMMARY_MAX_TOKENS = 48
 
 
@@ -85,7 +89,7 @@ class AssistantService:
         """The loaded model (loaded on first use)."""
         with self._init_lock:
             if self._runtime is None:
-                from apps.assistant.pipeline import load_served_runtime
+                from apps.assistant.served import load_served_runtime
 
                 self._runtime, self.served_reason = load_served_runtime(self.ctx, self.config)
             return self._runtime
@@ -333,12 +337,40 @@ class AssistantService:
                 "exact_cache_entries": len(self.exact), "model": self.model_id,
                 "served_reason": self.served_reason, "session_id": self.session_id}
 
-    def run_pipeline(self, progress: Callable[[str, int, int], None] | None = None,
-                     **options: Any) -> AssistantRunSummary:
-        """``greenstack run assistant``: build variants, gate, replay naive vs efficient."""
-        from apps.assistant.pipeline import run_pipeline
+    def run_pipeline(self, progress: Callable[[str, int, int], None] | None = None, *,
+                     candidates: tuple[str, ...] | None = None,
+                     search_min_budget: int | None = None) -> AssistantRunSummary:
+        """``greenstack run assistant``: weights gate, serving-configuration search, card."""
+        from apps.assistant.pipeline import RunConfig, run, with_min_budget
 
-        return run_pipeline(self.ctx, progress=progress, **options)
+        config = with_min_budget(RunConfig(candidates=candidates), search_min_budget)
+        return run(self.ctx, config, progress)
+
+    def card(self) -> dict[str, Any] | None:
+        """The model card of the served file as a dict (None before the first run or when it
+        cannot be read): what the page shows."""
+        import json
+
+        from apps.assistant.served import card_path
+
+        path = card_path(self.ctx)
+        if not path.is_file():
+            return None
+        try:
+            return dict(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError):
+            return None
+
+    def booked_savings(self) -> tuple[float, str, int]:
+        """Grams of CO2e the ledger counts as saved by the assistant, as ``greenstack report``
+        counts them (every reuse event, only the latest estimate per baseline), a sentence
+        saying what was counted, and the number of serve footprints in the ledger."""
+        from core.impact import MONITORING, split_savings
+
+        split = split_savings([s for s in self.ctx.ledger.savings(app=APP)
+                               if s.kind != MONITORING])
+        serve = self.ctx.ledger.footprints(app=APP, phase="serve")
+        return sum(s.co2e_kg for s in split.counted) * 1e3, split.note, len(serve)
 
 
 class _Plan:
@@ -378,6 +410,6 @@ def check_model_file(path: Path) -> Path:
 
 def _served_config(ctx: AppContext) -> ServeConfig:
     """The configuration the card's serving search chose (hand-set defaults before one ran)."""
-    from apps.assistant.pipeline import served_config
+    from apps.assistant.served import served_config
 
     return served_config(ctx)

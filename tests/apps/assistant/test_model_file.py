@@ -68,8 +68,9 @@ def test_a_user_gguf_is_gated_carded_and_served_under_its_own_name(ctx, small_da
     from fastapi.testclient import TestClient
 
     from apps.api.server import create_app
-    from apps.assistant.pipeline import card_path, load_served_runtime, run_pipeline
+    from apps.assistant.pipeline import RunConfig, run
     from apps.assistant.runtime import shipped_gguf_path
+    from apps.assistant.served import card_path, load_served_runtime
     from apps.assistant.service import AssistantService, register_service
     from apps.assistant.serving import ServeConfig
     from apps.settings import Settings
@@ -78,9 +79,8 @@ def test_a_user_gguf_is_gated_carded_and_served_under_its_own_name(ctx, small_da
     user = tmp_path / "My-Chat-Model.Q4_1.gguf"
     shutil.copyfile(shipped_gguf_path(), user)
     ctx = replace(ctx, data_dir=small_data, assistant_model=user)
-    summary = run_pipeline(ctx, candidates=("Q4_1",), gate_config=TINY_GATE,
-                           search=SearchOptions(max_tokens=(8,), naive_max_tokens=8,
-                                                variants=2, min_budget=12, finalists=1))
+    summary = run(ctx, RunConfig(candidates=("Q4_1",), gate=TINY_GATE, search=SearchOptions(
+        max_tokens=(8,), naive_max_tokens=8, variants=2, min_budget=12, finalists=1)))
     assert summary.card_path == str(card_path(ctx))
     assert card_path(ctx).name == "my-chat-model-q4_1.card.json"
     card = ModelCard.load(summary.card_path)

@@ -19,7 +19,7 @@ def test_empty_page_says_how_to_produce_a_model(ctx) -> None:
 
 
 def test_chat_answer_shows_energy_per_token_and_savings(ctx, make_service) -> None:
-    from apps.assistant.pipeline import card_path
+    from apps.assistant.served import card_path
     from apps.assistant.service import register_service
     from core.gates import ModelCard, ModelRef
 

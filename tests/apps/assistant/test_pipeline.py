@@ -19,13 +19,14 @@ TINY_SEARCH = SearchOptions(max_tokens=(8,), naive_max_tokens=12, variants=2, mi
 @pytest.mark.slow
 def test_pipeline_gates_weights_and_serving_config_writes_card_and_reuses(ctx, small_data):
     from apps.assistant.config_search import MAX_CATEGORY_DROP_PTS, MAX_DROP_PTS
-    from apps.assistant.pipeline import load_served_runtime, run_pipeline, served_config
+    from apps.assistant.pipeline import RunConfig, run
+    from apps.assistant.served import load_served_runtime, served_config
     from apps.assistant.serving import ServeConfig
     from core.gates import ModelCard
 
     ctx = replace(ctx, data_dir=small_data)
-    summary = run_pipeline(ctx, candidates=("Q4_1", "Q2_K"), gate_config=TINY_GATE,
-                           search=TINY_SEARCH)
+    config = RunConfig(candidates=("Q4_1", "Q2_K"), gate=TINY_GATE, search=TINY_SEARCH)
+    summary = run(ctx, config)
     gate = summary.gate
     by_name = {c.name: c for c in gate.candidates}
     # Q2_K re-quantisation of a 576-wide model loses far more than 3 % perplexity.
@@ -64,8 +65,7 @@ def test_pipeline_gates_weights_and_serving_config_writes_card_and_reuses(ctx, s
     runtime, reason = load_served_runtime(ctx, ServeConfig(n_ctx=768))
     assert runtime.name == d["served_config"]["variant"] and reason
 
-    again = run_pipeline(ctx, candidates=("Q4_1", "Q2_K"), gate_config=TINY_GATE,
-                         search=TINY_SEARCH)
+    again = run(ctx, config)
     assert again.gate_reused and again.replay_reused
     assert again.search["served_config"] == d["served_config"]
     kinds = {s.kind for s in ctx.ledger.savings(app="assistant")}
