@@ -74,11 +74,27 @@ def _savings(st: Any, ctx: AppContext, service: AssistantService) -> None:
                         f"{note}; {len(serve)} serve records in the ledger")
 
 
-def _ask(service: AssistantService, history: list[dict[str, Any]], prompt: str) -> dict[str, Any]:
-    from apps.assistant.schemas import ChatCompletionRequest
+def _utilisation(st: Any, service: AssistantService) -> None:
+    """Busy share of the batch engine and the batch size of recent decode steps."""
+    b = service.stats()["batching"]
+    cols = st.columns(3)
+    cols[0].metric("engine busy share", f"{b['busy_share']:.1%}",
+                   help="share of time since start the batch engine spent decoding")
+    cols[1].metric("mean batch size", f"{b.get('mean_batch_size', 0.0):.2f}",
+                   help=f"sequences per decode step (at most {b['max_seqs']})")
+    cols[2].metric("decode steps", b["steps"])
+    recent = b.get("recent_batch_sizes") or []
+    if recent:
+        t0 = recent[0][0]
+        st.line_chart({"seconds": [t - t0 for t, _ in recent],
+                       "batch size": [n for _, n in recent]}, x="seconds", y="batch size")
 
-    turns = [{"role": h["role"], "content": h["content"]} for h in history]
-    turns.append({"role": "user", "content": prompt})
+
+def _ask(service: AssistantService, history: list[dict[str, Any]], prompt: str) -> dict[str, Any]:
+    from apps.assistant.schemas import ChatCompletionRequest, ChatMessage
+
+    turns = [ChatMessage(role=h["role"], content=h["content"]) for h in history]
+    turns.append(ChatMessage(role="user", content=prompt))
     result = service.complete(ChatCompletionRequest(model=service.model_id, messages=turns))
     meta = {"j_per_token": result.j_per_token, "energy_j": result.energy_j,
             "co2e_g": result.co2e_g, "method": result.method, "wall_s": result.wall_s,
@@ -94,8 +110,8 @@ def render(ctx: AppContext) -> None:
     from apps.assistant.service import service_for
     from core.errors import GreenstackError
 
-    st.header("Assistant — SmolLM2-135M, energy per answer")
     card = _card(ctx)
+    st.header(f"Assistant — {card['name'] if card else 'SmolLM2-135M'}, energy per answer")
     if card is None:
         st.info(EMPTY_HINT)
         return
@@ -105,6 +121,8 @@ def render(ctx: AppContext) -> None:
         st.dataframe(_gate_rows(card))
     service = service_for(ctx)
     _savings(st, ctx, service)
+    with st.expander("utilisation (continuous batching)"):
+        _utilisation(st, service)
     history: list[dict[str, Any]] = st.session_state.setdefault(HISTORY_KEY, [])
     for turn in history:
         with st.chat_message(turn["role"]):

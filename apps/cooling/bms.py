@@ -37,6 +37,7 @@ from apps.cooling.grid import tou_price
 from apps.cooling.safety import OFFICE_ENVELOPE, action_to_setpoint, clamp, rate_limit_since
 from apps.cooling.schemas import SignalEventIn, TelemetryIn, parse_duration, validate_points
 from core.errors import ConfigError, DataError
+from core.ledger import create_tables
 
 log = logging.getLogger(__name__)
 STALE_AFTER = timedelta(minutes=30)
@@ -74,7 +75,7 @@ class BmsService:
     def __init__(self, ctx: Any, card_path: Path) -> None:
         self.ctx, self.card_path = ctx, card_path
         self.engine = ctx.ledger.engine
-        _meta.create_all(self.engine, checkfirst=True)
+        create_tables(self.engine, _meta)  # safe when several server workers start at once
         self.envelope = OFFICE_ENVELOPE
         self._policy: tuple[Any, str] | None = None
         self._policy_stamp: float | None = None

@@ -39,7 +39,11 @@ def record_saving(ctx: Any, run_id: str, results: dict[str, Any], specs: tuple[S
                 for s in results["agent"].per_seed]
     energy = (naive["energy_kwh_per_m2"] - results["agent"].means()["energy_kwh_per_m2"]) * area * len(specs)
     ctx.ledger.record_saving(
-        app="cooling", run_id=run_id, kind="cooling_control", co2e_kg=float(np.mean(per_seed)),
+        app="cooling", run_id=run_id, kind="cooling_control",
+        # Stable per building (and tank size): the slug of the sentence older ledgers carry.
+        counterfactual_id=f"naive-fixed-setpoint-with-night-setback-{building}" + (
+            f"-{storage_kwh:g}-kwh-chilled-water-tank" if storage_kwh else ""),
+        co2e_kg=float(np.mean(per_seed)),
         co2e_kg_low=float(min(per_seed)), co2e_kg_high=float(max(per_seed)), energy_kwh=float(energy),
         # The building names the counterfactual: core.impact counts the latest estimate per
         # baseline, so an office run and a datahall run must not supersede each other.

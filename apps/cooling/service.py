@@ -11,6 +11,7 @@ import functools
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from apps.context import cached_service
 from apps.cooling.card import card_path_for
 from apps.cooling.scenario import ScenarioSpec, default_train_spec, held_out_specs
 from apps.progress import Progress
@@ -153,11 +154,6 @@ class CoolingService:
         return BmsService(self.ctx, card_path=self.card_path)
 
 
-@functools.lru_cache(maxsize=8)
-def _service_for(ctx_id: int, ctx: AppContext) -> CoolingService:
-    return CoolingService(ctx)
-
-
 def service_for(ctx: AppContext) -> CoolingService:
     """A cached service per context (what the router, page and CLI call)."""
-    return _service_for(id(ctx), ctx)
+    return cached_service(ctx, "cooling", CoolingService)

@@ -8,7 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.pg_cluster import BACKENDS
+
 SITE, ZONE = "hq", "floor-3"
+# Cooling state lives in the ledger's database: every test runs on SQLite and PostgreSQL.
+pytestmark = pytest.mark.parametrize("ledger_url", BACKENDS, indirect=True)
 
 
 @pytest.fixture()
