@@ -15,20 +15,23 @@ from core.errors import ModelError
 CARD_NAME = "cooling-agent"
 
 
-def prefix(building: str, storage_kwh: float = 0.0) -> str:
-    """File-name prefix of a building's card and artifacts (a run with a tank gets its own, so
-    the BMS endpoints keep serving the office policy without one)."""
+def prefix(building: str, storage_kwh: float = 0.0, split: str = "default") -> str:
+    """File-name prefix of a building's card and artifacts (a run with a tank or another split
+    gets its own, so the BMS endpoints keep serving the default office policy)."""
     base = CARD_NAME if building == "office" else f"{CARD_NAME}-{building}"
-    return base if not storage_kwh else f"{base}-storage{storage_kwh:g}"
+    base = base if not storage_kwh else f"{base}-storage{storage_kwh:g}"
+    return base if split == "default" else f"{base}-{split}"
 
 
-def card_path_for(models_dir: Path, building: str, storage_kwh: float = 0.0) -> Path:
-    """Where the card of ``building`` (with a tank of ``storage_kwh``) lives."""
-    return models_dir / f"{prefix(building, storage_kwh)}.card.json"
+def card_path_for(models_dir: Path, building: str, storage_kwh: float = 0.0,
+                  split: str = "default") -> Path:
+    """Where the card of ``building`` (with a tank of ``storage_kwh``, trained on ``split``) lives."""
+    return models_dir / f"{prefix(building, storage_kwh, split)}.card.json"
 
 
 def record_saving(ctx: Any, run_id: str, results: dict[str, Any], specs: tuple[ScenarioSpec, ...],
-                  building: str, floor_area_m2: float, storage_kwh: float = 0.0) -> None:
+                  building: str, floor_area_m2: float, storage_kwh: float = 0.0,
+                  split: str = "default") -> None:
     """Book the agent's simulated saving vs naive (low/high over training seeds) in the ledger."""
     area = floor_area_m2
     naive = results["naive"].means()
@@ -45,7 +48,8 @@ def record_saving(ctx: Any, run_id: str, results: dict[str, Any], specs: tuple[S
         # The building names the counterfactual: core.impact counts the latest estimate per
         # baseline, so an office run and a datahall run must not supersede each other.
         baseline=f"naive fixed setpoint with night setback, {building}" + (
-            f", {storage_kwh:g} kWh chilled-water tank" if storage_kwh else ""),
+            f", {storage_kwh:g} kWh chilled-water tank" if storage_kwh else "") + (
+            f", {split} split" if split != "default" else ""),
         method=("simulated: agent vs naive on held-out weather/grid pairs, June-September, one "
                 f"{area:.0f} m2 {building} per pair; low/high over training seeds"),
         assumptions={"scenarios": {"value": [s.label for s in specs], "source": "data/weather, data/grid"},
@@ -63,7 +67,7 @@ def write_card(ctx: Any, algo: str, agents: dict[str, Any], compact: dict[str, A
     from core.gates import ModelCard, ModelRef
 
     folder = ctx.app_models_dir("cooling")
-    pre = prefix(plan.building, plan.storage_kwh)
+    pre = prefix(plan.building, plan.storage_kwh, plan.split)
     seed_files = []
     for i, row in enumerate(agents[algo]):
         target = folder / f"{pre}-{algo}-seed{i}.zip"
@@ -89,7 +93,7 @@ def write_card(ctx: Any, algo: str, agents: dict[str, Any], compact: dict[str, A
                   "building": plan.building, CARD_KEY: compact["eval_set"]},
         data_fingerprint=fp,
     ).with_gate(compact["report"])
-    return card.save(card_path_for(folder, plan.building, plan.storage_kwh))
+    return card.save(card_path_for(folder, plan.building, plan.storage_kwh, plan.split))
 
 
 def load_agents(card_path: Path, building: str) -> tuple[str, list[Any], HeuristicParams, Any]:
@@ -111,9 +115,12 @@ def load_agents(card_path: Path, building: str) -> tuple[str, list[Any], Heurist
     return algo, models, HeuristicParams(**card.metrics["heuristic_params"]), compact
 
 
-def carbon_rule_params(card_path: Path) -> CarbonRuleParams | None:
-    """The carbon rule's tuned parameters stored in the card (None: the card predates them)."""
+def carbon_rule_params(card_path: Path, storage_kwh: float = 0.0) -> CarbonRuleParams | None:
+    """The carbon rule's parameters stored in the card when they were tuned with that tank
+    (None otherwise, or when the card does not store them)."""
     from core.gates import ModelCard
 
-    raw = ModelCard.load(card_path).metrics.get("carbon_rule_params")
-    return CarbonRuleParams(**raw) if isinstance(raw, dict) else None
+    metrics = ModelCard.load(card_path).metrics
+    raw = metrics.get("carbon_rule_params")
+    same_tank = float(metrics.get("storage_kwh_th", 0.0) or 0.0) == float(storage_kwh)
+    return CarbonRuleParams(**raw) if isinstance(raw, dict) and same_tank else None

@@ -34,6 +34,9 @@ def register(run_parsers: Any, top_parsers: Any) -> None:
                         "carbon rule learn to charge/discharge it; its own model card")
     p.add_argument("--random-dr", action="store_true",
                    help="random demand-response events in the training episodes")
+    p.add_argument("--split", choices=["default", "desert-held-out"], default="default",
+                   help="training vs held-out weather/grid pairs (desert-held-out: train on Miami "
+                        "and Greensboro, hold out Phoenix+BPA among four pairs); its own card")
     p.add_argument("--force", action="store_true", help="recompute finished runs")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
@@ -89,7 +92,8 @@ def run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
         "seeds": tuple(range(max(1, getattr(args, "seeds", 3)))),
         "sac_steps": getattr(args, "sac_steps", 6000), "ppo_steps": getattr(args, "ppo_steps", 20000),
         "storage_kwh": float(getattr(args, "storage", 0.0) or 0.0),
-        "random_dr": bool(getattr(args, "random_dr", False))}
+        "random_dr": bool(getattr(args, "random_dr", False)),
+        "split": str(getattr(args, "split", "default") or "default")}
     svc = service_for(ctx)
     if getattr(args, "json", False):
         print(json.dumps(svc.run_pipeline(**opts).to_dict(), default=str))

@@ -116,7 +116,8 @@ def eval_version_now(card: ModelCard, card_path: Path, data_dir: Path | None) ->
                                       "from (written before this check); rerun `greenstack run cooling`")
     teacher = card_path.parent / (card.reference.path or "")
     try:
-        now = gate_eval_inputs(teacher, held_out_specs(stored.building, data_dir), stored.building,
+        split = str(card.protocol.get("plan", {}).get("split", "default"))
+        now = gate_eval_inputs(teacher, held_out_specs(stored.building, data_dir, split), stored.building,
                                stored.days, stored.start_day)
     except DataError as e:
         return EvalSetNow(UNRECORDED, f"cannot fingerprint the eval set's inputs now: {e}")

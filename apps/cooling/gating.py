@@ -72,7 +72,7 @@ def recheck_card(card_path: Path, data_dir: Path | None) -> Recheck:
     building = str(card.protocol.get("building", "office"))
     days = min(card.protocol.get("plan", {}).get("eval_days") or 14, 14)  # as the pipeline gates
     teacher_path = card_path.parent / card.reference.path
-    specs = held_out_specs(building, data_dir)
+    specs = held_out_specs(building, data_dir, str(card.protocol.get("plan", {}).get("split", "default")))
     inputs = gate_eval_inputs(teacher_path, specs, building, days, GATE_FIRST_DAY)
     teacher = load_model(teacher_path, str(card.metrics.get("agent_algo", "sac")))
     storage = float(card.protocol.get("plan", {}).get("storage_kwh") or 0.0)

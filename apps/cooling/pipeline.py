@@ -38,8 +38,8 @@ def run(ctx: Any, config: TrainPlan, progress: Progress = None) -> CoolingRunSum
     import uuid
 
     plan, started_unix_s = config, time.time()
-    train_spec = default_train_spec(plan.building, ctx.data_dir)
-    eval_specs = held_out_specs(plan.building, ctx.data_dir)
+    train_spec = default_train_spec(plan.building, ctx.data_dir, plan.split)
+    eval_specs = held_out_specs(plan.building, ctx.data_dir, plan.split)
     files = [p for s in (*training_specs(train_spec, plan), *eval_specs) for p in (s.weather, s.grid)]
     missing = [f for f in files if not Path(f).is_file()]
     if missing:
@@ -69,7 +69,7 @@ def run(ctx: Any, config: TrainPlan, progress: Progress = None) -> CoolingRunSum
                                   plan.calibration_evals)
     goals = targets(results)
     record_saving(ctx, run_id, results, eval_specs, plan.building,
-                  make_building(plan.building).p.floor_area_m2, plan.storage_kwh)
+                  make_building(plan.building).p.floor_area_m2, plan.storage_kwh, plan.split)
     card = write_card(ctx, algo, agents, compact, results, goals, plan, fp, heur, rule, calibration)
     tick(progress, "done", total, total)
     train_kwh = sum(f.energy_kwh for f in ctx.ledger.footprints(app="cooling")

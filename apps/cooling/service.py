@@ -35,8 +35,9 @@ class CoolingService:
         """The office agent's model card (the one the BMS endpoints serve)."""
         return self.card_path_for("office")
 
-    def card_path_for(self, building: str, storage_kwh: float = 0.0) -> Path:
-        return card_path_for(self.ctx.app_models_dir("cooling"), building, storage_kwh)
+    def card_path_for(self, building: str, storage_kwh: float = 0.0,
+                      split: str = "default") -> Path:
+        return card_path_for(self.ctx.app_models_dir("cooling"), building, storage_kwh, split)
 
     def specs(self, building: str = "office") -> tuple[ScenarioSpec, tuple[ScenarioSpec, ...]]:
         """Training and held-out scenarios from the context's data dir."""
@@ -61,12 +62,18 @@ class CoolingService:
         from apps.cooling.evaluate import evaluate_pair
 
         spec = ScenarioSpec(str(weather), str(grid), building)
-        card = self.card_path_for(building, storage_kwh)
-        if not card.is_file():
-            card = self.card_path_for(building)
+        card = self._card_with_tank(building, storage_kwh)
         algo, models, heur, _ = load_agents(card, building)
         return evaluate_pair(spec, algo, models, heur, days, self.carbon_rule(building, storage_kwh),
                              storage_kwh)
+
+    def _card_with_tank(self, building: str, storage_kwh: float) -> Path:
+        """The card trained with that tank (default split first), else the building's card."""
+        for split in ("default", "desert-held-out"):
+            card = self.card_path_for(building, storage_kwh, split)
+            if storage_kwh and card.is_file():
+                return card
+        return self.card_path_for(building)
 
     def carbon_rule(self, building: str = "office", storage_kwh: float = 0.0) -> Any:
         """The carbon rule tuned on the training pairs with that tank (a reusable run: tuned once,
@@ -112,8 +119,8 @@ class CoolingService:
         import re
 
         base = card_path_for(self.ctx.app_models_dir("cooling"), building).name.removesuffix(".card.json")
-        sizes = [float(m.group(1)) for p in self.ctx.app_models_dir("cooling").glob(f"{base}-storage*.card.json")
-                 if (m := re.fullmatch(rf"{re.escape(base)}-storage([0-9.]+)\.card\.json", p.name))]
+        sizes = {float(m.group(1)) for p in self.ctx.app_models_dir("cooling").glob(f"{base}-storage*.card.json")
+                 if (m := re.fullmatch(rf"{re.escape(base)}-storage([0-9.]+)(-[a-z-]+)?\.card\.json", p.name))}
         return [0.0, *sorted(sizes)]
 
     def held_out_labels(self, building: str = "office") -> list[str]:
@@ -126,12 +133,9 @@ class CoolingService:
         from apps.cooling.card import carbon_rule_params, load_agents
         from apps.cooling.evaluate import week_traces
 
-        card = self.card_path_for(building, storage_kwh)
-        if not card.is_file():
-            card = self.card_path_for(building)
+        card = self._card_with_tank(building, storage_kwh)
         _, models, heur, _ = load_agents(card, building)
-        rule = carbon_rule_params(card) if storage_kwh == float(
-            (self.card_summary(building, storage_kwh) or {}).get("storage_kwh_th", 0.0)) else None
+        rule = carbon_rule_params(card, storage_kwh)
         return week_traces(self.specs(building)[1], building, models[0], heur, spec_index, start_day,
                            rule, storage_kwh)
 

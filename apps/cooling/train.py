@@ -51,6 +51,7 @@ class TrainPlan:
     storage_kwh: float = 0.0
     random_dr: bool = False
     calibration_evals: int = 300  # Nelder-Mead evaluations per mass class (apps.cooling.calibration)
+    split: str = "default"  # training vs held-out pairs, apps.cooling.scenario.SPLITS
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -70,9 +71,16 @@ def run_store_and_keys(ctx: Any, files: list[str]) -> tuple[Any, Callable[[dict]
 
 
 def training_specs(spec: ScenarioSpec, plan: TrainPlan) -> tuple[ScenarioSpec, ...]:
-    """The training scenario plus its weather paired with ``plan.extra_train_grids``."""
-    grid_dir = Path(spec.grid).parent
-    return (spec, *(replace(spec, grid=str(grid_dir / g)) for g in plan.extra_train_grids))
+    """The training scenario plus its weather paired with ``plan.extra_train_grids``, and the
+    split's extra training weather paired with every training grid."""
+    from apps.cooling.scenario import extra_train_weather
+
+    grid_dir, weather_dir = Path(spec.grid).parent, Path(spec.weather).parent
+    grids = (spec.grid, *(str(grid_dir / g) for g in plan.extra_train_grids))
+    pairs = [spec, *(replace(spec, grid=g) for g in grids[1:])]
+    pairs += [replace(spec, weather=str(weather_dir / w), grid=g)
+              for w in extra_train_weather(plan.split) for g in grids]
+    return tuple(pairs)
 
 
 def _validate(model: Any, spec: ScenarioSpec, building: str, days: int,

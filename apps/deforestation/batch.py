@@ -198,9 +198,11 @@ JOB_RECORD = "job.json"
 
 
 def _source_record(src: RasterSource) -> dict[str, Any]:
-    files = {band: str(bf.path) for band, bf in src.files.items()}
-    # A path (file or band folder) reopens as it was given; a {band: path} mapping as a mapping.
-    source: Any = src.label if Path(src.label).exists() else files
+    files = {band: str(Path(bf.path).resolve()) for band, bf in src.files.items()}
+    # A path (file or band folder) reopens as it was given (made absolute: the map may be drawn
+    # from another working directory); a {band: path} mapping as a mapping.
+    given = Path(src.label)
+    source: Any = str(given.resolve()) if given.exists() else files
     return {"source": source, "sensor": src.sensor.name, "files": files}
 
 

@@ -194,7 +194,8 @@ def test_job_survives_a_worker_killed_mid_job(cluster: Cluster, workdir: Path,
     done_at_kill = len(list(records.glob("r*.json")))
     assert done_at_kill < total, "the job ended before the kill; make it longer"
     result = _finish(proc, workdir / "killed.log")
-    assert result["failed"] == [] and result["tiles_done"] == total
+    # A tile the victim finished just before dying is rerun and finds its record: "skipped".
+    assert result["failed"] == [] and result["tiles_done"] + result["tiles_skipped"] == total
     assert _digests(workdir / "killed") == _digests(workdir / "local")
     assert not list(records.glob("*.tmp"))  # a task cut mid-write leaves no partial file
     assert result["account"] == local["account"]

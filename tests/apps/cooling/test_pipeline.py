@@ -151,9 +151,11 @@ def test_pipeline_with_a_tank_trains_two_action_agents_and_gates_them(ran, capsy
 
     ctx, plain, _ = ran
     s = CoolingService(ctx).run_pipeline(**{**TINY, "seeds": (0,), "storage_kwh": 150.0,
-                                            "random_dr": True})
+                                            "random_dr": True, "split": "desert-held-out"})
     assert s.storage_kwh_th == 150.0 and s.card_path != plain.card_path
-    assert s.card_path.endswith("cooling-agent-storage150.card.json")
+    assert s.card_path.endswith("cooling-agent-storage150-desert-held-out.card.json")
+    assert s.eval_scenarios[0] == "USA_AZ_Phoenix-Sky+BPAT" and len(s.eval_scenarios) == 4
+    assert "USA_AZ_Phoenix-Sky" not in s.train_scenario
     card = ModelCard.load(s.card_path)
     assert card.metrics["storage_kwh_th"] == 150.0 and card.latest_gate is not None
     assert "carbon_rule" in s.kpis and "gate_passed" in s.compact

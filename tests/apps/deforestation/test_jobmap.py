@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import math
 from pathlib import Path
 
@@ -37,8 +38,6 @@ def _merc_y(lat: float) -> float:
 
 
 def test_imagery_lines_up_with_its_bounds_in_web_mercator(finished) -> None:
-    import json
-
     _, out = finished
     m = job_map(out)
     png = _png(m.after.png_data_url)
@@ -109,6 +108,9 @@ def test_page_draws_the_map_of_a_finished_job(finished, tmp_path: Path) -> None:
     assert len(charts) == 1
     spec = charts[0].proto.json
     assert "BitmapLayer" in spec and "GeoJsonLayer" in spec and "cartocdn" not in spec
+    deck = json.loads(spec)
+    # Streamlit draws no basemap for pydeck's style sentinel; a null style makes it fetch Carto's
+    assert deck.get("mapProvider") is None and deck["mapStyle"] == "__MAP_STYLE__"
     assert any("loss patches" in c.value for c in at.caption)
     at.radio[0].set_value("before").run()
     assert "imagery-before" in at.get("deck_gl_json_chart")[0].proto.json
