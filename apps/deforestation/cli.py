@@ -19,11 +19,14 @@ def register(run_parsers: Any, top_parsers: Any) -> None:
     """Add ``run deforestation`` and the top-level ``tiles`` command."""
     p = run_parsers.add_parser(
         "deforestation", help="forest loss: train teacher, distil student, gate, batch, CO2",
-        description="simulated training scenes → teacher U-Net/ResNet-18 → distilled student → "
+        description="real labelled chips + simulated scenes → teacher U-Net/ResNet-18 → distilled student → "
                     "gate → Dask batch over the shipped real Sentinel-2 pair → hectares and CO2; "
                     "finished training runs are reused (--force to recompute)")
     p.add_argument("--force", action="store_true", help="retrain even if a finished run exists")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--budget", choices=("full", "demo"), default="full",
+                   help="training budget (docs/deforestation.md states each one's wall time); "
+                        "`make demo` uses demo")
     p.set_defaults(func=cmd_run)
 
     tiles = top_parsers.add_parser("tiles", help="batch loss mapping and hectares/CO2 accounting")
@@ -69,7 +72,10 @@ def _service(ctx_factory: Callable[[], Any]) -> Any:
 
 def cmd_run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
     """The whole pipeline; prints gate table, hectares, CO2 range and footprint."""
-    svc = _service(ctx_factory)
+    from apps.deforestation.pipeline import PipelineConfig
+    from apps.deforestation.service import DeforestationService
+
+    svc = DeforestationService(ctx_factory(), PipelineConfig.for_budget(args.budget))
     if args.json:
         print(json.dumps(svc.run_pipeline().to_dict(), indent=1, default=str))
         return 0
