@@ -55,9 +55,10 @@ APP = "deforestation"
 
 # Training budgets (docs/deforestation.md states the wall time of each on this machine).
 BUDGETS: dict[str, tuple[RealTeacherBudget, TrainConfig]] = {
-    "full": (RealTeacherBudget(steps=300, crop_px=160, ema_decay=0.99), TrainConfig()),
+    "full": (RealTeacherBudget(steps=300, crop_px=160, ema_decay=0.99),
+             TrainConfig(student_epochs=5)),
     "demo": (RealTeacherBudget(steps=60, crop_px=160, ema_decay=0.95, bn_batches=16),
-             TrainConfig(student_epochs=8)),
+             TrainConfig(student_epochs=3)),
 }
 
 
@@ -86,6 +87,13 @@ class PipelineConfig:
     min_e2e_speedup: float = 3.0
     seed: int = 0
     train: TrainConfig = field(default_factory=lambda: BUDGETS["full"][1])
+    chip_limit: int | None = None  # tests only: the first N train and N validation chips
+
+    def chips(self, data_dir: Path, split: str) -> list[Any]:
+        """The REAL chips of ``split`` (all of them unless ``chip_limit``), loaded."""
+        ds = AmazonForestChips(data_dir, split)
+        n = len(ds) if self.chip_limit is None else min(self.chip_limit, len(ds))
+        return [ds[i] for i in range(n)]
 
     @classmethod
     def for_budget(cls, name: str) -> PipelineConfig:
@@ -133,7 +141,7 @@ Log = Callable[[str], None] | None
 def teacher_step(cfg: PipelineConfig, data_dir: Path, out: Path, progress: Progress,
                  log: Log = None) -> dict[str, Any]:
     """RunStore fn: train the teacher on REAL training chips mixed with simulated scenes."""
-    chips = AmazonForestChips(data_dir, "train").load()
+    chips = cfg.chips(data_dir, "train")
     data = MixedCrops([c.image for c in chips], [c.mask for c in chips], cfg.teacher)
     model, history = train_teacher_real(data, progress, log)
     save(model, out / "teacher.pt")
@@ -155,7 +163,7 @@ def student_step(cfg: PipelineConfig, data_dir: Path, teacher_path: Path,
     ``real`` rasters (hard term: the teacher's argmax; never the rasters the gate scores)."""
     teacher = load("teacher", len(MODEL_BANDS), teacher_path)
     t = cfg.train
-    chips = AmazonForestChips(data_dir, "train").load()
+    chips = cfg.chips(data_dir, "train")
     labelled = teacher_targets(teacher, [c.image for c in chips],
                                [np.ones(c.mask.shape, bool) for c in chips],
                                [c.mask for c in chips], t.crop_px)
@@ -182,17 +190,12 @@ def student_step(cfg: PipelineConfig, data_dir: Path, teacher_path: Path,
                     " (hard term: teacher argmax)"}
 
 
-def real_val_chips(data_dir: Path) -> list[Any]:
-    """The REAL validation chips (split.json), loaded."""
-    return AmazonForestChips(data_dir, "val").load()
-
-
 def gate_eval_set(cfg: PipelineConfig, data_dir: Path) -> Any:
     """The gate's eval set: every pixel of the REAL validation chips (targets encode chip and
     truth, see real_metrics); its ``version`` is what serving checks the card's gate against."""
     from core.gates import EvalSet
 
-    chips = real_val_chips(data_dir)
+    chips = cfg.chips(data_dir, "val")
     return EvalSet(name="deforestation-real-val", inputs=ChipUnits(np.stack([c.image
                                                                               for c in chips])),
                    targets=real_metrics.encode_targets([c.mask for c in chips]),
@@ -237,7 +240,7 @@ def gate_reports(cfg: PipelineConfig, data_dir: Path, teacher: Any, student: Any
                        higher_is_better=True, max_drop=1.0, max_slice_drop=2.0)
     acc_report = evaluate_gate(ref, cand, eval_set, acc_spec, bench=bench, meter=meter)
     f1_report = evaluate_gate(ref, cand, eval_set, f1_spec, bench=bench, measure_speed=False)
-    chips = real_val_chips(data_dir)
+    chips = cfg.chips(data_dir, "val")
     shape = (len(chips), *chips[0].mask.shape)
     tables = {name: real_metrics.chip_table(chips, list(p(eval_set.inputs).reshape(shape)))
               .to_dict() for name, p in (("teacher", preds[0]), ("student", preds[1]))}

@@ -76,8 +76,11 @@ def teacher_key(svc: DeforestationService) -> str:
     cfg = svc.config
     data_fp = fingerprint_paths([svc.ctx.data_dir / "satellite" / "amazon_forest"])
     code = _files_hash(Path(__file__).parent, _TEACHER_FILES) + _objects_hash(_TEACHER_OBJECTS)
-    return run_key({"step": "deforestation-teacher-real",
-                    "teacher": dataclasses.asdict(cfg.teacher)}, data_fp, code)
+    config: dict[str, Any] = {"step": "deforestation-teacher-real",
+                              "teacher": dataclasses.asdict(cfg.teacher)}
+    if cfg.chip_limit is not None:
+        config["chip_limit"] = cfg.chip_limit
+    return run_key(config, data_fp, code)
 
 
 def train_teacher(svc: DeforestationService, progress: Progress = None) -> Any:
