@@ -29,7 +29,7 @@ def _context():
 
 def main() -> None:
     """Build the navigation from the pages that exist and run the selected one."""
-    from apps.dashboard import available_pages, page_callable
+    from apps.dashboard.pages import available_pages, page_callable
     from core.errors import GreenstackError
 
     st.set_page_config(page_title="greenstack", page_icon=":material/eco:", layout="wide")

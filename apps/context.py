@@ -11,6 +11,7 @@ if TYPE_CHECKING:  # heavy-ish imports stay out of `greenstack --help`
     from core.carbon import IntensitySource
     from core.energy import Meter
     from core.ledger import Ledger
+    from core.runs import RunStore
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,13 @@ class AppContext:
         path = self.cache_dir / app
         path.mkdir(parents=True, exist_ok=True)
         return path
+
+    def run_store(self) -> RunStore:
+        """The run store under ``cache_dir / "runs"``, metering and booking with this context."""
+        from core.runs import RunStore
+
+        return RunStore(self.cache_dir / "runs", ledger=self.ledger, meter=self.meter,
+                        carbon=self.carbon, pue=self.pue)
 
 
 def build_context(settings: Settings) -> AppContext:

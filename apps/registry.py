@@ -5,6 +5,18 @@ from __future__ import annotations
 import importlib.util
 
 APP_NAMES: tuple[str, ...] = ("maintenance", "deforestation", "cooling", "assistant")
+# Human titles (dashboard pages, tables); a name not listed is shown as it is.
+APP_TITLES: dict[str, str] = {
+    "maintenance": "Predictive maintenance",
+    "deforestation": "Deforestation",
+    "cooling": "Building cooling",
+    "assistant": "LLM assistant",
+}
+
+
+def app_title(app: str) -> str:
+    """Human title of an app (falls back to the ledger name)."""
+    return APP_TITLES.get(app, app)
 
 
 def module_exists(name: str) -> bool:

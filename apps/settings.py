@@ -5,16 +5,25 @@ Library code takes typed constructor arguments; it never reads the environment i
 
 from __future__ import annotations
 
+import os
+from collections.abc import MutableMapping
 from pathlib import Path
+from typing import Any
 
-from pydantic import Field
+from pydantic import Field, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from core.errors import ConfigError
+
+ENV_PREFIX = "GREENSTACK_"
+# Settings fields that the CLI also takes as flags (``--zone`` → ``zone``); ``--force`` is a switch.
+FLAG_FIELDS: tuple[str, ...] = ("zone", "grid_csv", "data_dir", "ledger_url", "pue")
 
 
 class Settings(BaseSettings):
     """Everything a surface needs to build an :class:`apps.context.AppContext`."""
 
-    model_config = SettingsConfigDict(env_prefix="GREENSTACK_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="ignore")
 
     # Grid zone for emissions, e.g. "FR", "DE", "US-CISO". No default on purpose: an unset zone is
     # an error that says how to set it (never a silent guess).
@@ -27,6 +36,8 @@ class Settings(BaseSettings):
     models_dir: Path = Path("models")  # model cards (committed) and artifacts (build outputs)
     ledger_url: str | None = None  # SQLAlchemy URL; default sqlite under cache_dir
     open_reads: bool = True  # GET endpoints without an API key; writes always need one
+    # Endpoints that run a model (chat, predict, batch scoring) without a key; off: they cost energy.
+    open_compute: bool = False
     max_body_bytes: int = 8 * 1024 * 1024
     force: bool = False  # rerun finished runs instead of reusing them
 
@@ -35,3 +46,27 @@ class Settings(BaseSettings):
         if self.ledger_url:
             return self.ledger_url
         return f"sqlite:///{(self.cache_dir / 'greenstack.db').resolve()}"
+
+
+def settings_from(args: Any) -> Settings:
+    """``Settings`` from the environment, overridden by the flags given (``args`` from argparse)."""
+    overrides: dict[str, Any] = {field: getattr(args, field) for field in FLAG_FIELDS
+                                 if getattr(args, field, None) is not None}  # fmt: skip
+    if getattr(args, "force", False):
+        overrides["force"] = True
+    try:
+        return Settings(**overrides)
+    except ValidationError as e:
+        raise ConfigError(f"invalid setting: {e.errors()[0]['loc']}: {e.errors()[0]['msg']}") from e
+
+
+def export_flags(args: Any, environ: MutableMapping[str, str] = os.environ) -> None:
+    """Put the flags given into ``GREENSTACK_*`` variables for child processes.
+
+    uvicorn workers and the dashboard are separate processes that build their own Settings from
+    the environment; flags given to the CLI reach them this way.
+    """
+    for field in FLAG_FIELDS:
+        value = getattr(args, field, None)
+        if value is not None:
+            environ[f"{ENV_PREFIX}{field.upper()}"] = str(value)

@@ -132,7 +132,7 @@ def local_server(workers: int):
 @contextmanager
 def temporary_key():
     """A ``read control`` key in the configured ledger, revoked afterwards."""
-    from apps.auth import ApiKeyStore
+    from apps.api.auth import ApiKeyStore
     from apps.settings import Settings
     from core.ledger import Ledger
 

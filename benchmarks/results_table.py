@@ -34,9 +34,8 @@ def _gate_cell(gate: dict[str, Any] | None) -> str:
 
 
 def _models_cell(models_dir: Any, app: str) -> tuple[str, str]:
-    from apps.system_routes import model_health
     from core.errors import GreenstackError
-    from core.gates import ModelCard
+    from core.gates import ModelCard, model_health
 
     gates, serving = [], []
     for m in model_health(models_dir, app):
@@ -51,7 +50,7 @@ def _models_cell(models_dir: Any, app: str) -> tuple[str, str]:
 
 
 def _savings_cell(ledger: Any, app: str) -> str:
-    from apps.overview_page import fmt_kg
+    from apps.dashboard.overview import fmt_kg
 
     rows = [
         f"{fmt_kg(s.co2e_kg)} ({fmt_kg(s.co2e_kg_low)} – {fmt_kg(s.co2e_kg_high)}) vs {s.baseline}"
@@ -63,8 +62,8 @@ def _savings_cell(ledger: Any, app: str) -> str:
 
 def results_table(ctx: Any) -> str:
     """The Markdown table, one row per app with ledger records or model cards."""
-    from apps.overview_page import app_title, fmt_kg, fmt_payback
-    from apps.registry import APP_NAMES
+    from apps.dashboard.overview import fmt_kg, fmt_payback
+    from apps.registry import APP_NAMES, app_title
     from core.impact import ImpactReport
 
     lines = [

@@ -21,9 +21,9 @@ from apps.assistant.evalset import AssistantEvalSet
 from apps.assistant.grader import grade
 from apps.assistant.runtime import LlamaRuntime
 from apps.assistant.tokens import SHORT_SYSTEM_PROMPT
+from apps.progress import Progress
 
 log = logging.getLogger(__name__)
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass(frozen=True)

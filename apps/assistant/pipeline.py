@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from apps.assistant.runtime import SHIPPED_MODEL_ID, LlamaRuntime, shipped_gguf_
 from apps.assistant.serving import NAIVE, ServeConfig
 from apps.assistant.tokens import TokenPolicy
 from apps.assistant.variants import DEFAULT_CANDIDATES, REFERENCE, SHIPPED, build_variant
+from apps.progress import Progress
 from core.errors import ModelError
 
 if TYPE_CHECKING:
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 APP = "assistant"
 CARD_NAME = f"{SHIPPED_MODEL_ID}.card.json"
-Progress = Callable[[str, int, int], None]
 # The naive baseline has no token discipline; its completion cap is the only concession, so the
 # default replay stays affordable on 2 CPU cores (an uncapped baseline would only save more).
 NAIVE_MAX_TOKENS = 96
@@ -100,13 +99,6 @@ def _fingerprint(ctx: AppContext) -> str:
                                                             if p.is_file())])
 
 
-def _code_version() -> str:
-    """Hash of core's and this app's sources: a change in either starts new runs."""
-    from core.runs.key import source_hash
-
-    return f"{source_hash()[:16]}-{source_hash(Path(__file__).parent)[:16]}"
-
-
 def _gate_step(ctx: AppContext, store: Any, candidates: tuple[str, ...], cfg: GateConfig,
                progress: Progress | None) -> tuple[GateOutcome, Any]:
     from apps.assistant.gate_run import run_gate
@@ -116,7 +108,7 @@ def _gate_step(ctx: AppContext, store: Any, candidates: tuple[str, ...], cfg: Ga
 
     eval_set = load_eval_set(ctx.data_dir)
     key = run_key({"step": "assistant-gate", "candidates": list(candidates),
-                   "gate": cfg.__dict__}, _fingerprint(ctx), _code_version())
+                   "gate": cfg.__dict__}, _fingerprint(ctx))
 
     def fn(artifacts: Path) -> dict[str, Any]:
         variants = build_all(shipped_gguf_path(), cached_models_dir(ctx), candidates)
@@ -142,8 +134,7 @@ def _replay_step(ctx: AppContext, store: Any, served: str, conversations: int,
     workload = load_workload(ctx.data_dir)[:conversations]
     eff_cfg = ServeConfig(policy=EFFICIENT_POLICY, grounding=False, record_requests=False)
     key = run_key({"step": "assistant-replay", "served": served, "n": len(workload),
-                   "naive": repr(naive_cfg), "efficient": repr(eff_cfg)}, _fingerprint(ctx),
-                  _code_version())
+                   "naive": repr(naive_cfg), "efficient": repr(eff_cfg)}, _fingerprint(ctx))
 
     def fn(artifacts: Path) -> dict[str, Any]:
         # Per-request ledger records are off here: the run store meters the whole replay once.
@@ -173,10 +164,7 @@ def run_pipeline(ctx: AppContext, progress: Progress | None = None, *,
                  naive_max_tokens: int = NAIVE_MAX_TOKENS) -> AssistantRunSummary:
     """Gate the variants, write the model card, replay the workload, book the saving."""
     from apps.assistant.card import book_saving, write_card
-    from core.runs import RunStore
-
-    store = RunStore(ctx.cache_dir / "runs", ledger=ctx.ledger, meter=ctx.meter,
-                     carbon=ctx.carbon, pue=ctx.pue)
+    store = ctx.run_store()
     cfg = gate_config or GateConfig()
     outcome, gate_run = _gate_step(ctx, store, tuple(candidates), cfg, progress)
     path = write_card(ctx, card_path(ctx), outcome, gate_run, cfg)

@@ -18,6 +18,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
+from apps.api.deps import COMPUTE, ContextDep, require_scope
 from apps.assistant.queue import QueueFullError
 from apps.assistant.schemas import (
     ERROR_SCHEMA,
@@ -27,7 +28,6 @@ from apps.assistant.schemas import (
 )
 from apps.assistant.service import AssistantService, service_for
 from apps.assistant.serving import ChatResult, RequestError
-from apps.deps import ContextDep, require_scope
 from core.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -130,6 +130,7 @@ def _sse(first: str | ChatResult, rest: Iterator[str | ChatResult], include_usag
 
 
 @router.post("/chat/completions", openapi_extra=_CHAT_SCHEMA, responses=_CHAT_RESPONSES,
+             dependencies=[COMPUTE],
              summary="OpenAI-compatible chat completion with energy and CO2e per request")
 async def chat_completions(request: Request, ctx: ContextDep) -> Any:
     parsed = await _parse(request)

@@ -12,6 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 IMPACT_VERSION = "20250922"  # GreenPT impact object version this shape follows
 MAX_COMPLETION_TOKENS = 1024
+# Turns per request: far more than fits the served model's context even after trimming; a longer
+# conversation is a client error (400 saying so), not work for the summariser.
+MAX_MESSAGES = 256
 
 
 class TextPart(BaseModel):
@@ -51,7 +54,7 @@ class ChatCompletionRequest(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
     model: str
-    messages: list[ChatMessage] = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     max_tokens: int | None = Field(default=None, ge=1, le=MAX_COMPLETION_TOKENS)
     max_completion_tokens: int | None = Field(default=None, ge=1, le=MAX_COMPLETION_TOKENS)
     temperature: float | None = Field(default=None, ge=0.0, le=2.0)

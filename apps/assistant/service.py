@@ -33,6 +33,7 @@ from apps.assistant.serving import (
     UnknownModelError,
 )
 from apps.assistant.tokens import Prepared, prepare
+from core.ledger.serving import serving_book
 from core.units import co2e_kg
 
 if TYPE_CHECKING:
@@ -261,15 +262,15 @@ class AssistantService:
         self.totals.add(result)
         if not self.config.record_requests:
             return result
-        notes = (f"request {result.id} model {result.model} cache {result.cache}"
-                 f"{'/' + result.cache_kind if result.cache_kind else ''} prompt_tokens "
-                 f"{result.prompt_tokens} completion_tokens {result.completion_tokens} "
-                 f"tokens_saved {result.tokens_saved} energy_avoided_j "
-                 f"{result.energy_avoided_j:.4g}")
-        record = self.ctx.ledger.record_footprint(
-            app=APP, run_id=self.session_id, phase="serve", measurement=m,
-            intensity=self._intensity(), pue=self.ctx.pue, notes=notes)
-        return _with(result, ledger_record_id=record.record_id)
+        counters = {"prompt_tokens": result.prompt_tokens,
+                    "completion_tokens": result.completion_tokens,
+                    "cache_hits": int(result.cache == "hit"), "tokens_saved": result.tokens_saved,
+                    "energy_avoided_j": result.energy_avoided_j}
+        # One ledger row per minute and kind of work (generation, cache lookup), not per request.
+        record_id = serving_book(self.ctx.ledger).add(
+            app=APP, run_id=self.session_id, measurement=m, intensity=self._intensity(),
+            pue=self.ctx.pue, detail=f"model {result.model}", counters=counters)
+        return _with(result, ledger_record_id=record_id)
 
     def stats(self) -> dict[str, Any]:
         """Cumulative serving totals and queue state."""

@@ -42,7 +42,7 @@ class ServeConfig:
     queue_capacity: int = 8
     n_ctx: int = 2048
     threads: int = 1
-    record_requests: bool = True  # one ledger footprint (phase serve) per request
+    record_requests: bool = True  # book serving footprints (phase serve, summed per minute)
     default_temperature: float = 0.0  # greedy unless the client asks otherwise
 
 

@@ -2,8 +2,10 @@
 
 State lives in three tables of the ledger's database (``ctx.ledger.engine``), so every server
 worker sees the same telemetry, signals and last recommendation (rate limits hold across
-workers). Recommendations are clamped to the envelope, move at most 1 K per 15 minutes, expire
-after 15 minutes, and fall back to "relinquish" (let the BMS's own schedule rule) when the
+workers). Reading a recommendation (GET) records nothing; issuing one (POST, ``control`` scope)
+records it, and only issued ones start the next rate-limit step and count in the savings report.
+Recommendations are clamped to the envelope, move at most 1 K per 15 minutes of real time since
+the setpoint the zone last reported or was last issued, expire after 15 minutes, and fall back to "relinquish" (let the BMS's own schedule rule) when the
 zone's telemetry is stale or the state is outside what the policy was trained on.
 """
 
@@ -33,13 +35,14 @@ from sqlalchemy import (
 from apps.cooling.baselines import HeuristicController
 from apps.cooling.env import build_observation
 from apps.cooling.grid import tou_price
-from apps.cooling.safety import OFFICE_ENVELOPE, action_to_setpoint, clamp, rate_limit
+from apps.cooling.safety import OFFICE_ENVELOPE, action_to_setpoint, clamp, rate_limit_since
 from apps.cooling.schemas import SignalEventIn, TelemetryIn, parse_duration, validate_points
 from core.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
 STALE_AFTER = timedelta(minutes=30)
 VALID_FOR = timedelta(minutes=15)
+SETPOINT_MEMORY = timedelta(hours=1)  # setpoints older than this no longer bound the next one
 BACNET_PRIORITY = 12  # ASHRAE 135 priority array: below life safety (1-2), critical equipment
 # (5), minimum on/off (6) and manual operator (8), so an operator override always wins.
 SETPOINT_POINT = "Zone_Air_Temperature_Setpoint"
@@ -133,13 +136,30 @@ class BmsService:
     # -- recommendation -------------------------------------------------------------------
     def recommend(self, site: str, zone: str, now: datetime | None = None,
                   utc_offset_h: float = 0.0) -> dict[str, Any]:
-        """A setpoint for the next 15 minutes, or "relinquish" with the reason.
+        """What would be issued now: a setpoint for the next 15 minutes, or "relinquish" with the
+        reason. A read: it records nothing, so it moves neither the rate limit nor the savings
+        report (:meth:`issue` is the write a building acts on).
 
         ``utc_offset_h``: the site's local standard time minus UTC (the policy's time features
         and the TOU tariff use local time, as in training)."""
+        return self._decide(site, zone, _utc(now or datetime.now(UTC)), utc_offset_h)[0]
+
+    def issue(self, site: str, zone: str, now: datetime | None = None,
+              utc_offset_h: float = 0.0) -> dict[str, Any]:
+        """Decide as :meth:`recommend` and record the decision: the setpoint the building is
+        told to write, the start of the next rate-limit step and a row of the savings report."""
+        body, row = self._decide(site, zone, _utc(now or datetime.now(UTC)), utc_offset_h)
+        with self.engine.begin() as conn:
+            conn.execute(insert(recs_t), [row])
+        return {**body, "issued": True}
+
+    def _decide(self, site: str, zone: str, now: datetime,
+                utc_offset_h: float) -> tuple[dict[str, Any], dict[str, Any]]:
+        """(response body, row to record if issued)."""
         from apps.cooling.bms_model import project_hour
 
-        now = _utc(now or datetime.now(UTC))
+        if not -12.0 <= utc_offset_h <= 14.0:
+            raise DataError("utc_offset_h must be between -12 and 14 hours")
         pts = self.latest(site, zone)
         temp = pts.get("Zone_Air_Temperature_Sensor")
         if temp is None or now - temp[1] > STALE_AFTER:
@@ -150,15 +170,14 @@ class BmsService:
                                     "range the policy was trained on; the BMS schedule rules")
         occupied = bool(pts.get("Occupancy_Sensor", (1.0, now))[0] >= 0.5)
         outdoor = pts.get("Outside_Air_Temperature_Sensor", (temp[0], now))[0]
-        if not -12.0 <= utc_offset_h <= 14.0:
-            raise DataError("utc_offset_h must be between -12 and 14 hours")
         local = now + timedelta(hours=utc_offset_h)
         grid = self._grid_view(now, local)
-        previous = self._previous_setpoint(site, zone, now, pts)
+        known = self.known_setpoints(site, zone, now)
+        current = min(known)[1] if known else None
         obs = build_observation(
             hour=local.hour + local.minute / 60, day=local.timetuple().tm_yday - 1, occupied=occupied,
             occupied_next=occupied, outdoor_c=outdoor, outdoor_forecast_c=np.full(3, outdoor),
-            temp_c=temp[0], setpoint_c=previous if previous is not None else env.reference_occupied_c,
+            temp_c=temp[0], setpoint_c=current if current is not None else env.reference_occupied_c,
             ci_g_per_kwh=grid["ci_now"], ci_3h_means_24h=grid["ci_24h"].reshape(8, 3).mean(axis=1),
             price_usd_per_kwh=grid["price"], dr_now=grid["dr_now"], dr_soon=grid["dr_soon"],
             envelope=env)
@@ -166,53 +185,56 @@ class BmsService:
         state = {"occupied": occupied, "occupied_within_h": [occupied] * 4, "ci_now": grid["ci_now"],
                  "ci_24h": grid["ci_24h"], "dr_now": grid["dr_now"], "month": local.month}
         target = action_to_setpoint(policy.act(obs, state), occupied, env)
-        setpoint = clamp(rate_limit(previous, target, 900.0), env)
+        setpoint = clamp(rate_limit_since(target, known), env)
         constraints = [f"clamped to [{env.min_c}, {env.max_c}] degC"]
-        if abs(setpoint - target) > 1e-6:
-            constraints.append("rate-limited to 1 K per 15 min")
+        if not known:
+            constraints.append("no setpoint reported or issued in the last hour: nothing to "
+                               "rate-limit against")
+        elif abs(setpoint - target) > 1e-6:
+            constraints.append("rate-limited to 1 K per 15 min of real time since the last "
+                               "reported or issued setpoint")
         baseline_sp = 23.0 if occupied else 28.0  # the naive baseline's schedule
         proj = project_hour(temp[0], outdoor, occupied, setpoint, baseline_sp, grid["ci_now"])
-        return self._issue(site, zone, now, setpoint, target, constraints, proj, version)
-
-    def _issue(self, site: str, zone: str, now: datetime, setpoint: float, target: float,
-               constraints: list[str], proj: dict[str, float], version: str) -> dict[str, Any]:
         row = {"site": site, "zone": zone, "action": "write", "setpoint_c": setpoint, "issued": now,
                "valid_until": now + VALID_FOR, "model_version": version, **proj}
-        with self.engine.begin() as conn:
-            conn.execute(insert(recs_t), [row])
-        return {
+        body = {
             "site": site, "zone": zone, "action": "write", "point": SETPOINT_POINT,
             "setpoint_c": round(setpoint, 2), "policy_target_c": round(target, 2), "unit": "degC",
             "valid_from": now, "valid_until": now + VALID_FOR, "bacnet_priority": BACNET_PRIORITY,
-            "constraints_applied": constraints, "model_version": version,
+            "constraints_applied": constraints, "model_version": version, "issued": False,
             "expected": {"kwh": proj["kwh"], "kgco2": proj["kg"], "baseline_kwh": proj["baseline_kwh"],
                          "baseline_kgco2": proj["baseline_kg"], "horizon_h": 1.0,
                          "baseline": "naive 23 degC occupied / 28 degC setback",
                          "method": "modelled: ISO 13790 5R1C one-hour projection from telemetry"},
         }
+        return body, row
 
-    def _relinquish(self, site: str, zone: str, now: datetime, reason: str) -> dict[str, Any]:
-        row = {"site": site, "zone": zone, "action": "relinquish", "setpoint_c": None, "issued": now,
+    def _relinquish(self, site: str, zone: str, now: datetime,
+                    reason: str) -> tuple[dict[str, Any], dict[str, Any]]:
+        row: dict[str, Any] = {"site": site, "zone": zone, "action": "relinquish", "setpoint_c": None, "issued": now,
                "valid_until": now + VALID_FOR, "kwh": 0.0, "kg": 0.0, "baseline_kwh": 0.0,
                "baseline_kg": 0.0, "model_version": "none"}
-        with self.engine.begin() as conn:
-            conn.execute(insert(recs_t), [row])
-        return {"site": site, "zone": zone, "action": "relinquish", "point": SETPOINT_POINT,
+        body: dict[str, Any] = {"site": site, "zone": zone, "action": "relinquish", "point": SETPOINT_POINT,
                 "setpoint_c": None, "valid_from": now, "valid_until": now + VALID_FOR,
                 "bacnet_priority": BACNET_PRIORITY, "reason": reason, "constraints_applied": [],
-                "model_version": "none", "expected": None}
+                "model_version": "none", "issued": False, "expected": None}
+        return body, row
 
-    def _previous_setpoint(self, site: str, zone: str, now: datetime,
-                           pts: dict[str, tuple[float, datetime]]) -> float | None:
-        q = (select(recs_t.c.setpoint_c, recs_t.c.issued)
-             .where(and_(recs_t.c.site == site, recs_t.c.zone == zone, recs_t.c.action == "write"))
-             .order_by(recs_t.c.issued.desc()).limit(1))
+    def known_setpoints(self, site: str, zone: str, now: datetime) -> list[tuple[float, float]]:
+        """(seconds before ``now``, degC) of the setpoints issued to or reported by the zone in
+        the last hour (what :func:`apps.cooling.safety.rate_limit_since` limits against)."""
+        since = now - SETPOINT_MEMORY
+        issued = (select(recs_t.c.issued, recs_t.c.setpoint_c)
+                  .where(and_(recs_t.c.site == site, recs_t.c.zone == zone,
+                              recs_t.c.action == "write", recs_t.c.issued >= since,
+                              recs_t.c.issued <= now)))
+        reported = (select(telemetry_t.c.ts, telemetry_t.c.value)
+                    .where(and_(telemetry_t.c.site == site, telemetry_t.c.zone == zone,
+                                telemetry_t.c.point == SETPOINT_POINT, telemetry_t.c.ts >= since,
+                                telemetry_t.c.ts <= now)))
         with self.engine.connect() as conn:
-            last = conn.execute(q).first()
-        if last is not None and now - _utc(last[1]) < timedelta(hours=1):
-            return float(last[0])
-        sp = pts.get(SETPOINT_POINT)
-        return sp[0] if sp is not None and now - sp[1] <= STALE_AFTER else None
+            rows = [*conn.execute(issued), *conn.execute(reported)]
+        return [((now - _utc(t)).total_seconds(), float(v)) for t, v in rows]
 
     def _grid_view(self, now: datetime, local: datetime) -> dict[str, Any]:
         """CI now and 24 h ahead (GHG signals first, else the context's source), price, DR."""
@@ -248,7 +270,7 @@ class BmsService:
 
     # -- reports --------------------------------------------------------------------------
     def savings_report(self, site: str, start: datetime, end: datetime) -> dict[str, Any]:
-        """Expected (modelled) savings of the recommendations issued in [start, end)."""
+        """Expected (modelled) savings of the recommendations issued (POST) in [start, end)."""
         start, end = _utc(start), _utc(end)
         if end <= start:
             raise DataError("'to' must be after 'from'")

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from apps.progress import progress_bar
+
 SHOWN = (("energy_kwh_per_m2", "kWh/m2", 2), ("cooling_kwh_per_m2", "cool kWh/m2", 2),
          ("co2_kg_per_m2", "kgCO2/m2", 3), ("co2_marginal_kg_per_m2", "kgCO2/m2 marg.*", 3),
          ("cost_per_m2", "USD/m2", 3), ("discomfort_kh", "discomfort Kh", 2),
@@ -48,18 +50,6 @@ def register(run_parsers: Any, top_parsers: Any) -> None:
     rc.set_defaults(func=recheck_gate)
 
 
-def _progress() -> tuple[Any, Callable[[str, int, int], None]]:
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
-    task = bar.add_task("cooling", total=6)
-
-    def update(stage: str, done: int, total: int) -> None:
-        bar.update(task, description=f"cooling: {stage}", completed=done, total=total)
-
-    return bar, update
-
-
 def print_table(title: str, kpis: dict[str, dict[str, Any]]) -> None:
     """KPI table; values are dicts {mean, spread} or plain numbers."""
     from rich.console import Console
@@ -93,7 +83,7 @@ def run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
     if getattr(args, "json", False):
         print(json.dumps(svc.run_pipeline(**opts).to_dict(), default=str))
         return 0
-    bar, update = _progress()
+    bar, update = progress_bar("cooling")
     with bar:
         s = svc.run_pipeline(progress=update, **opts)
     print_table(f"{s.building}: held-out {', '.join(s.eval_scenarios)}, 1 Jun-30 Sep (simulated); "

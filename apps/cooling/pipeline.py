@@ -27,6 +27,7 @@ from apps.cooling.train import (
     train_agents,
     training_specs,
 )
+from apps.progress import Progress, tick
 from core.errors import ConfigError, DataError, ModelError
 
 if TYPE_CHECKING:
@@ -36,15 +37,10 @@ log = logging.getLogger(__name__)
 JULY_FIRST_DAY = 181
 
 
-def _tick(progress: Any, stage: str, done: int, total: int) -> None:
-    if progress is not None:
-        progress(stage, done, total)
-
-
-def run_pipeline(svc: CoolingService, progress: Any = None, **options: Any) -> CoolingRunSummary:
+def run_pipeline(svc: CoolingService, progress: Progress = None, **options: Any) -> CoolingRunSummary:
     """prepare -> tune -> search -> train -> evaluate -> compact + gate -> savings -> card."""
     from apps.cooling.service import CoolingRunSummary
-    from core.runs import RunStore, fingerprint_paths, run_key, source_hash
+    from core.runs import fingerprint_paths, run_key
 
     ctx, plan = svc.ctx, TrainPlan(**options)
     started_unix_s = time.time()
@@ -54,34 +50,31 @@ def run_pipeline(svc: CoolingService, progress: Any = None, **options: Any) -> C
     if missing:
         raise DataError(f"missing input files {missing}; ship data/weather and data/grid")
     fp = fingerprint_paths(files)
-    store = RunStore(ctx.cache_dir / "runs", ledger=ctx.ledger, meter=ctx.meter, carbon=ctx.carbon,
-                     pue=ctx.pue)
-
-    code = source_hash() + source_hash(Path(__file__).parent)  # core + this app's code
+    store = ctx.run_store()
 
     def key_of(cfg: dict[str, Any]) -> str:
-        return run_key(cfg, fp, code_version=code)
+        return run_key(cfg, fp)  # code version: core + this app's package
 
     total = 6
-    _tick(progress, "tune heuristic", 0, total)
+    tick(progress, "tune heuristic", 0, total)
     heur = heuristic_run(store, key_of, train_spec, plan, ctx.force)
-    _tick(progress, "search SAC (successive halving)", 1, total)
+    tick(progress, "search SAC (successive halving)", 1, total)
     search = search_sac(store, key_of, train_spec, plan, ctx.force)
-    _tick(progress, "train SAC + PPO", 2, total)
+    tick(progress, "train SAC + PPO", 2, total)
     agents = train_agents(store, key_of, train_spec, plan, AgentConfig(**search["best"]), ctx.force)
     algo = min(agents, key=lambda a: float(np.mean([r["validation_score"] for r in agents[a]])))
-    _tick(progress, "evaluate on held-out pairs", 3, total)
+    tick(progress, "evaluate on held-out pairs", 3, total)
     run_id = svc.new_run_id()
     models = {a: [load_model(Path(r["path"]), a) for r in rows] for a, rows in agents.items()}
     results = _evaluate_all(ctx, run_id, eval_specs, plan, heur, models, algo)
-    _tick(progress, "compact policy + gate", 4, total)
+    tick(progress, "compact policy + gate", 4, total)
     compact = _compact(ctx, store, key_of, agents[algo][0]["path"], algo, train_spec, eval_specs,
                        plan, results)
-    _tick(progress, "savings + model card", 5, total)
+    tick(progress, "savings + model card", 5, total)
     targets = _targets(results)
     _record_saving(ctx, run_id, results, eval_specs, plan.building)
     card = _write_card(svc, algo, agents, compact, results, targets, plan, fp, heur)
-    _tick(progress, "done", total, total)
+    tick(progress, "done", total, total)
     train_kwh = sum(f.energy_kwh for f in ctx.ledger.footprints(app="cooling")
                     if f.created_unix_s >= started_unix_s and f.phase in ("train", "compress"))
     reused = sum(r["reused"] for rows in agents.values() for r in rows) + int(search["reused"])

@@ -1,15 +1,15 @@
-"""REST for building-management and grid systems, mounted under /v1 (see apps.server)."""
+"""REST for building-management and grid systems, mounted under /v1 (see apps.api.server)."""
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
+from apps.api.deps import ContextDep, require_scope
 from apps.cooling.schemas import SignalEventIn, TelemetryIn
 from apps.cooling.service import service_for
-from apps.deps import ContextDep, require_scope
+from apps.validation import UtcDatetime
 from core.errors import ConfigError, DataError, ModelError
 
 router = APIRouter(prefix="/cooling", tags=["cooling"])
@@ -36,9 +36,18 @@ def post_telemetry(site: Name, body: TelemetryIn, ctx: ContextDep) -> dict[str, 
 @router.get("/sites/{site}/zones/{zone}/recommendation", dependencies=READ)
 def get_recommendation(site: Name, zone: Name, ctx: ContextDep,
                        utc_offset_h: Annotated[float, Query(ge=-12, le=14)] = 0.0) -> dict[str, Any]:
-    """Setpoint for the next 15 minutes (clamped, rate-limited, expiring) or "relinquish".
-    ``utc_offset_h``: the site's standard-time offset (schedules and tariffs are local)."""
+    """What would be issued now (a read: records nothing). Setpoint for the next 15 minutes
+    (clamped, rate-limited, expiring) or "relinquish". ``utc_offset_h``: the site's
+    standard-time offset (schedules and tariffs are local)."""
     return _call(service_for(ctx).bms.recommend, site, zone, None, utc_offset_h)
+
+
+@router.post("/sites/{site}/zones/{zone}/recommendation", dependencies=CONTROL, status_code=201)
+def issue_recommendation(site: Name, zone: Name, ctx: ContextDep,
+                         utc_offset_h: Annotated[float, Query(ge=-12, le=14)] = 0.0) -> dict[str, Any]:
+    """Issue the recommendation the building will write: recorded, so it starts the next
+    rate-limit step and counts in the savings report."""
+    return _call(service_for(ctx).bms.issue, site, zone, None, utc_offset_h)
 
 
 @router.post("/signals", dependencies=CONTROL, status_code=201)
@@ -48,7 +57,7 @@ def post_signal(body: SignalEventIn, ctx: ContextDep) -> dict[str, Any]:
 
 
 @router.get("/signals/active", dependencies=READ)
-def get_active_signals(ctx: ContextDep, at: datetime | None = None) -> dict[str, Any]:
+def get_active_signals(ctx: ContextDep, at: UtcDatetime | None = None) -> dict[str, Any]:
     """Signals in force at ``at`` (default now)."""
     if at is not None and at.tzinfo is None:
         raise HTTPException(422, "'at' needs a UTC offset, e.g. 2026-07-01T14:00:00Z")
@@ -57,8 +66,8 @@ def get_active_signals(ctx: ContextDep, at: datetime | None = None) -> dict[str,
 
 @router.get("/sites/{site}/reports/savings", dependencies=READ)
 def get_savings(site: Name, ctx: ContextDep,
-                start: Annotated[datetime, Query(alias="from")],
-                end: Annotated[datetime, Query(alias="to")]) -> dict[str, Any]:
+                start: Annotated[UtcDatetime, Query(alias="from")],
+                end: Annotated[UtcDatetime, Query(alias="to")]) -> dict[str, Any]:
     """Expected savings of the recommendations issued in [from, to) (modelled, labelled)."""
     if start.tzinfo is None or end.tzinfo is None:
         raise HTTPException(422, "'from' and 'to' need a UTC offset, e.g. 2026-07-01T00:00:00Z")

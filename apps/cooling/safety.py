@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 MAX_RATE_K_PER_15MIN = 1.0  # a setpoint moves at most 1 K per 15 minutes (issue 6 safety rule)
+SAME_SETPOINT_K = 0.01  # setpoints this close are one value (recommendations are sent at 0.01 K)
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,33 @@ def rate_limit(previous_c: float | None, target_c: float, dt_s: float,
         return target_c
     max_step = max_k_per_15min * dt_s / 900.0
     return previous_c + min(max(target_c - previous_c, -max_step), max_step)
+
+
+def rate_limit_since(target_c: float, known: Sequence[tuple[float, float]],
+                     max_k_per_15min: float = MAX_RATE_K_PER_15MIN) -> float:
+    """``target_c`` moved no faster than ``max_k_per_15min`` from the setpoints known so far.
+
+    ``known``: (seconds before now, setpoint degC) of every setpoint the building reported or was
+    issued recently, in any order. The latest value has held since the start of its trailing run
+    of equal values (within :data:`SAME_SETPOINT_K`, the resolution recommendations are sent
+    at); the result stays within ``max_k_per_15min x (real seconds since that start) / 900`` of
+    every value of the run. So requests repeated within one second move the setpoint by at most
+    one second's worth of the limit, however many there are. No known setpoint: ``target_c``
+    unchanged (nothing to limit against)."""
+    if not known:
+        return target_c
+    events = sorted(known, key=lambda e: e[0])  # latest first
+    latest = events[0][1]
+    run = []
+    for _, value in events:
+        if abs(value - latest) > SAME_SETPOINT_K:
+            break
+        run.append(value)
+    reach = max_k_per_15min * max(events[len(run) - 1][0], 0.0) / 900.0
+    low, high = max(run) - reach, min(run) + reach
+    if low > high:  # the run spans more than it may have moved: hold the latest value
+        return latest
+    return min(max(target_c, low), high)
 
 
 def action_to_setpoint(action: float, occupied: bool, env: Envelope) -> float:

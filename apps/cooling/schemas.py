@@ -9,6 +9,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from apps.validation import UtcDatetime
+
 # Brick class names (https://brickschema.org) and Haystack tag sets (https://project-haystack.org)
 # accepted as point keys -> (internal name, lowest valid, highest valid, SI unit).
 POINTS: dict[str, tuple[str, float, float, str]] = {
@@ -47,7 +49,7 @@ class TelemetryIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     zone: str = Field(pattern=_NAME)
-    timestamp: datetime = Field(description="UTC instant, with offset (e.g. 2026-07-01T14:00:00Z)")
+    timestamp: UtcDatetime = Field(description="UTC instant, with offset (e.g. 2026-07-01T14:00:00Z)")
     points: dict[str, float] = Field(min_length=1, max_length=32)
 
     @field_validator("timestamp")
@@ -86,7 +88,7 @@ class TelemetryAck(BaseModel):
 
 
 class IntervalPeriod(BaseModel):
-    start: datetime
+    start: UtcDatetime
     duration: str = Field(description="ISO 8601 duration, e.g. PT1H or PT15M")
 
     @field_validator("duration")
@@ -146,7 +148,10 @@ def parse_duration(text: str) -> timedelta:
     if not m or not any(m.groups()):
         raise ValueError(f"duration {text!r} is not ISO 8601 like PT1H / PT15M / P1D")
     d, h, mi, s = (int(g) if g else 0 for g in m.groups())
-    delta = timedelta(days=d, hours=h, minutes=mi, seconds=s)
+    try:
+        delta = timedelta(days=d, hours=h, minutes=mi, seconds=s)
+    except OverflowError:  # e.g. P99999999999999999999D: past timedelta's range
+        delta = timedelta.max
     if not timedelta(seconds=1) <= delta <= timedelta(days=7):
         raise ValueError("duration must be between 1 s and 7 days")
     return delta

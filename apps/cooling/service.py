@@ -11,16 +11,15 @@ from __future__ import annotations
 import functools
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from apps.context import AppContext
 from apps.cooling.scenario import ScenarioSpec, default_train_spec, held_out_specs
+from apps.progress import Progress
 
 log = logging.getLogger(__name__)
-Progress = Callable[[str, int, int], None] | None
 CARD_NAME = "cooling-agent"
 
 

@@ -26,10 +26,10 @@ from apps.deforestation.area import pixel_area_grid
 from apps.deforestation.change import UNKNOWN, LossMap, apply_mmu, raw_loss
 from apps.deforestation.rasters import RasterSource, write_geotiff
 from apps.deforestation.tiling import Tile, blend_tile_outputs, tile_grid
+from apps.progress import Progress
 from core.errors import DataError
 
 logger = logging.getLogger(__name__)
-Progress = Callable[[str, int, int], None] | None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""REST endpoints (mounted under /v1 by apps/server.py). Thin: validate, call the service, map
+"""REST endpoints (mounted under /v1 by apps/api/server.py). Thin: validate, call the service, map
 errors (unknown job → 404, DataError/ConfigError → 422, ModelError → 503)."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import BaseModel
 
-from apps.deps import ContextDep, require_scope
+from apps.api.deps import ContextDep, require_scope
 from core.errors import ConfigError, DataError, ModelError
 
 if TYPE_CHECKING:
@@ -74,13 +74,10 @@ def create_job(
     svc = service_for(ctx)
     opts = {"sensor": sensor, "tile_px": tile_px, "overlap_px": overlap_px, "mmu_ha": mmu_ha}
     if before_file is not None and after_file is not None:
-        suffix = "." + (before_file.filename or "x.tif").rsplit(".", 1)[-1].lower()[:5]
         job_id = _call(svc.submit_uploads, _read(before_file), _read(after_file),
-                       suffix=suffix, **opts)
+                       before_name=before_file.filename, after_name=after_file.filename, **opts)
     elif before and after:
-        from pathlib import Path
-
-        job_id = _call(svc.submit_paths, Path(before), Path(after), **opts)
+        job_id = _call(svc.submit_paths, before, after, **opts)
     else:
         raise HTTPException(422, "send both 'before' and 'after' (server paths) or both "
                                  "'before_file' and 'after_file' (uploads)")

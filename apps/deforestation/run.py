@@ -12,7 +12,7 @@ from apps.deforestation import pipeline as pl
 from apps.deforestation.bands import MODEL_BANDS
 from apps.deforestation.model import load
 from apps.deforestation.summary import DeforestationRunSummary
-from apps.deforestation.train import Progress
+from apps.progress import Progress
 from core.units import co2e_kg
 
 if TYPE_CHECKING:
@@ -61,10 +61,7 @@ def say(msg: str) -> None:
 
 
 def _store(ctx: Any) -> Any:
-    from core.runs import RunStore
-
-    return RunStore(ctx.cache_dir / "runs", ledger=ctx.ledger, meter=ctx.meter,
-                    carbon=ctx.carbon, pue=ctx.pue)
+    return ctx.run_store()
 
 
 def teacher_key(svc: DeforestationService) -> str:
@@ -96,15 +93,15 @@ def train_teacher(svc: DeforestationService, progress: Progress = None) -> Any:
 
 
 def _train(svc: DeforestationService, progress: Progress) -> tuple[Any, Any]:
-    from core.runs import fingerprint_paths, run_key, source_hash
+    from core.runs import code_version, fingerprint_paths, run_key
 
     ctx, cfg = svc.ctx, svc.config
     teacher = train_teacher(svc, progress)
     here = Path(__file__).parent
     # Code version: core plus the modules the student step runs, so a code change redoes it.
-    s_code = source_hash() + _files_hash(here, ("bands.py", "model.py", "simulate.py",
-                                                "spectra.py", "train.py", "pipeline.py",
-                                                "rasters.py", "real_chips.py"))
+    s_code = code_version(*(here / name for name in (
+        "bands.py", "model.py", "simulate.py", "spectra.py", "train.py", "pipeline.py",
+        "rasters.py", "real_chips.py")))
     data_fp = fingerprint_paths([ctx.data_dir / "satellite"])
     s_key = run_key({"step": "deforestation-student-real", "teacher": teacher.key,
                      "student_pairs": cfg.student_pairs, "size_px": cfg.size_px,

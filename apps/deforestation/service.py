@@ -13,7 +13,7 @@ from apps.deforestation.accounting import LossAccount, account_loss_map
 from apps.deforestation.bands import MODEL_BANDS
 from apps.deforestation.batch import JobResult, JobSpec, ModelSpec, run_job
 from apps.deforestation.change import LOSS
-from apps.deforestation.jobs import JobManager
+from apps.deforestation.jobs import JobManager, check_server_path, check_upload_name
 from apps.deforestation.rasters import RasterSource
 from apps.deforestation.summary import DeforestationRunSummary
 from apps.deforestation.train import Progress
@@ -125,8 +125,8 @@ class DeforestationService:
     def _check_allowed(self, path: Path) -> Path:
         resolved = Path(path).resolve()
         if not any(resolved.is_relative_to(root) for root in self.allowed_roots):
-            raise DataError(f"{path} is outside the folders this server may read "
-                            f"({', '.join(map(str, self.allowed_roots))}); upload the file instead")
+            raise DataError(f"{path} is outside the data folder this server may read "
+                            "(GREENSTACK_DATA_DIR); upload the file instead")
         return resolved
 
     def _job_done(self, job_id: str, result: JobResult, measurement: Any) -> dict[str, Any] | None:
@@ -138,27 +138,23 @@ class DeforestationService:
         self.record_monitoring(f"job-{job_id}", acct, f"REST job {job_id}")
         return acct.to_dict()
 
-    def submit_paths(self, before: Path, after: Path, sensor: str = "sentinel2_l1c",
+    def submit_paths(self, before: Path | str, after: Path | str, sensor: str = "sentinel2_l1c",
                      tile_px: int = 256, overlap_px: int = 32, mmu_ha: float = 0.5) -> str:
         """Start a job on server-side rasters (files or per-band folders) under allowed roots."""
-        b = RasterSource(self._check_allowed(before), sensor)
-        a = RasterSource(self._check_allowed(after), sensor)
+        b = RasterSource(self._check_allowed(check_server_path(str(before), "before")), sensor)
+        a = RasterSource(self._check_allowed(check_server_path(str(after), "after")), sensor)
         job_id = self.jobs.new_id()
         return self.jobs.submit(job_id, b, a, tile_px, overlap_px, mmu_ha, self._job_done)
 
     def submit_uploads(self, before: bytes, after: bytes, sensor: str = "sentinel2_l1c",
-                       suffix: str = ".tif", tile_px: int = 256, overlap_px: int = 32,
-                       mmu_ha: float = 0.5) -> str:
-        """Start a job on two uploaded multi-band rasters (one file per date)."""
-        job_id = self.jobs.new_id()
-        folder = self.jobs.job_dir(job_id) / "input"
-        paths = []
-        for name, blob in (("before", before), ("after", after)):
-            p = folder / f"{name}{suffix}"
-            p.write_bytes(blob)
-            paths.append(p)
-        b, a = (RasterSource(p, sensor) for p in paths)
-        return self.jobs.submit(job_id, b, a, tile_px, overlap_px, mmu_ha, self._job_done)
+                       before_name: str | None = None, after_name: str | None = None,
+                       tile_px: int = 256, overlap_px: int = 32, mmu_ha: float = 0.5) -> str:
+        """Start a job on two uploaded multi-band rasters (one file per date, client file names
+        checked: plain .tif/.tiff/.jp2 names); a rejected upload leaves nothing behind."""
+        suffix = check_upload_name(before_name, "before_file")
+        check_upload_name(after_name, "after_file")
+        return self.jobs.submit_uploads({"before": before, "after": after}, sensor, suffix,
+                                        tile_px, overlap_px, mmu_ha, self._job_done)
 
     def job_status(self, job_id: str) -> dict[str, Any]:
         return self.jobs.status(job_id)

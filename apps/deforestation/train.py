@@ -23,10 +23,9 @@ import numpy as np
 
 from apps.deforestation.model import build, predict_probs, set_normalisation
 from apps.deforestation.simulate import SimPair
+from apps.progress import Progress
 
 logger = logging.getLogger(__name__)
-
-Progress = Callable[[str, int, int], None] | None
 
 
 @dataclass(frozen=True)

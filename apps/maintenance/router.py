@@ -1,4 +1,4 @@
-"""REST endpoints (mounted under /v1 by apps/server.py). Thin: validate, call the service, map
+"""REST endpoints (mounted under /v1 by apps/api/server.py). Thin: validate, call the service, map
 errors (DataError → 422, ModelError → 503)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import numpy as np
 from fastapi import APIRouter, Depends, File, HTTPException, Query, UploadFile
 
-from apps.deps import ContextDep, require_scope
+from apps.api.deps import COMPUTE, ContextDep, require_scope
 from apps.maintenance.data import frame_from_rows
 from apps.maintenance.schemas import MAX_UPLOAD_BYTES, ModelCardOut, PredictIn, PredictOut
 from core.errors import ConfigError, DataError, ModelError
@@ -43,8 +43,7 @@ def _out(batch: PredictionBatch) -> PredictOut:
     return PredictOut.model_validate(batch.to_dict())
 
 
-@router.post("/predict", response_model=PredictOut,
-             dependencies=[Depends(require_scope("read"))])
+@router.post("/predict", response_model=PredictOut, dependencies=[COMPUTE])
 def predict(ctx: ContextDep, body: PredictIn) -> PredictOut:
     """RUL, interval and alarm for each engine's last cycle; energy measured per request."""
     rows = [[e.unit, i + 1, *row] for e in body.engines for i, row in enumerate(e.rows)]
@@ -52,7 +51,7 @@ def predict(ctx: ContextDep, body: PredictIn) -> PredictOut:
     return _out(_call(service_for(ctx).predict_frame, frame, body.subset))
 
 
-@router.post("/batch", response_model=PredictOut, dependencies=[Depends(require_scope("read"))])
+@router.post("/batch", response_model=PredictOut, dependencies=[COMPUTE])
 def batch(ctx: ContextDep, file: Annotated[UploadFile, File()],
           subset: SubsetQuery = "FD001") -> PredictOut:
     """CSV/text upload in NASA's format: 26 columns (unit, cycle, 3 settings, 21 sensors)."""

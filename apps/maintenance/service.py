@@ -22,6 +22,7 @@ from apps.maintenance.config import PipelineConfig
 from apps.maintenance.data import cmapss_dir, load_cmapss
 from apps.maintenance.serving import EnginePrediction, ServedModel, artifact_names
 from apps.maintenance.summary import MaintenanceRunSummary, build_summary, write_card
+from core.ledger.serving import serving_book
 
 if TYPE_CHECKING:
     from apps.context import AppContext
@@ -49,13 +50,6 @@ class PredictionBatch:
         out = dict(self.__dict__)
         out["predictions"] = [p.__dict__ for p in self.predictions]
         return out
-
-
-def code_version() -> str:
-    """Hash of this app's and core's sources: editing either invalidates finished runs."""
-    from core.runs.key import source_hash
-
-    return f"{source_hash(APP_DIR)[:16]}-{source_hash()[:16]}"
 
 
 @contextmanager
@@ -108,17 +102,15 @@ class MaintenanceService:
                       ) -> MaintenanceRunSummary:
         from apps.maintenance.evaluate import evaluate_step
         from apps.maintenance.train import compress_step, train_step
-        from core.runs import RunStore, fingerprint_paths, run_key
+        from core.runs import fingerprint_paths, run_key
 
         data = load_cmapss(cmapss_dir(self.data_dir), cfg.subset)
         ai4i = self._ai4i_path() if cfg.ai4i else None
-        store = RunStore(self.ctx.cache_dir / "runs", ledger=self.ctx.ledger, meter=self.ctx.meter,
-                         carbon=self.ctx.carbon, pue=self.ctx.pue)
-        version = code_version()
+        store = self.ctx.run_store()
 
-        def key(step: str, **extra: Any) -> str:
+        def key(step: str, **extra: Any) -> str:  # code version: core + this app's package
             return run_key(config={"step": f"{APP}.{step}", **cfg.key_dict(), **extra},
-                           data_fingerprint=data.fingerprint, code_version=version)
+                           data_fingerprint=data.fingerprint)
 
         k_train = key("train")
         train = store.get_or_run(k_train, lambda d: train_step(data, cfg, d, progress), APP,
@@ -205,10 +197,10 @@ class MaintenanceService:
         m = w.measurement
         if m is None:  # a closed window always holds one; guard rather than book a hole
             raise EnergyBackendError("the meter window closed without a measurement")
-        self.ctx.ledger.record_footprint(
-            app=APP, run_id=f"serve-{model.subset.lower()}", phase="serve", measurement=m,
+        serving_book(self.ctx.ledger).add(  # one ledger row per minute, not per request
+            app=APP, run_id=f"serve-{model.subset.lower()}", measurement=m,
             intensity=self.ctx.carbon.intensity(at=None), pue=self.ctx.pue,
-            notes=f"{model.model_name}, {n_units} engines")
+            detail=model.model_name, counters={"engines": n_units})
         return PredictionBatch(model.subset, model.model_name, model.reason, tuple(preds),
                                m.energy_j, m.j_per_unit, m.method)
 

@@ -20,10 +20,10 @@ from apps.maintenance.data import CmapssData
 from apps.maintenance.features import EngineSplit, rul_target, split_engines
 from apps.maintenance.metrics import RulMetrics
 from apps.maintenance.model import RulPipeline, clip_rul, fit_reference
+from apps.progress import Progress
 from core.errors import ModelError
 
 logger = logging.getLogger(__name__)
-Progress = Callable[[str, int, int], None] | None
 
 
 @dataclass

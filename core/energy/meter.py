@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import logging
 import operator
-import os
 import threading
 import time
 from collections import deque
@@ -21,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from core.energy.backends.base import EnergyBackend, ProbeReport
+from core.energy.cpu_time import available_cores, process_cpu_s
 from core.energy.measurement import (
     ComponentEnergy,
     Measurement,
@@ -28,11 +28,6 @@ from core.energy.measurement import (
     combined_uncertainty_rel,
 )
 from core.errors import ConfigError, GreenstackError
-
-try:
-    import resource
-except ImportError:  # not Unix
-    resource = None  # type: ignore[assignment]
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -45,23 +40,6 @@ R = TypeVar("R")
 
 class NoMeasurementError(GreenstackError, KeyError):
     """``Meter.last(name)`` was asked for a window name that has not finished yet."""
-
-
-def process_cpu_s() -> float:
-    """User + system CPU seconds of this process and of children it has waited for."""
-    if resource is None:  # Windows: os.times() has no children fields worth reading
-        return time.process_time()
-    # getrusage has microsecond resolution; os.times() ticks at 10 ms.
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return time.process_time() + children.ru_utime + children.ru_stime
-
-
-def available_cores() -> int:
-    """Logical CPUs this process may run on (affinity-aware)."""
-    try:
-        return len(os.sched_getaffinity(0)) or 1
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ from core.gates.bench import (
 from core.gates.card import ModelCard, ModelRef, ServedChoice, load_served_choice
 from core.gates.evalset import EvalSet, EvalSetError
 from core.gates.gate import evaluate_gate, predict_all
+from core.gates.health import ModelHealth, model_health
 from core.gates.predictors import torch_predictor
 from core.gates.report import Check, EnergyComparison, GateReport, MetricComparison
 from core.gates.search import SearchResult, TriedCandidate, select_cheapest_passing
@@ -30,6 +31,7 @@ __all__ = [
     "GateSpec",
     "MetricComparison",
     "ModelCard",
+    "ModelHealth",
     "ModelRef",
     "SearchResult",
     "ServedChoice",
@@ -40,6 +42,7 @@ __all__ = [
     "compare_runs",
     "evaluate_gate",
     "load_served_choice",
+    "model_health",
     "predict_all",
     "select_cheapest_passing",
     "torch_predictor",

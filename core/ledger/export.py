@@ -13,13 +13,18 @@ import csv
 import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from core.errors import DataError, LedgerError
-from core.ledger.records import FootprintRecord
+from core.ledger.records import FootprintRecord, SavingRecord
 
-if TYPE_CHECKING:
-    from core.ledger.store import Ledger
+
+class Records(Protocol):
+    """What an export reads: the ledger's two tables (``core.ledger.Ledger`` is one)."""
+
+    def footprints(self) -> list[FootprintRecord]: ...
+
+    def savings(self) -> list[SavingRecord]: ...
 
 CODECARBON_COLUMNS = (
     "timestamp", "project_name", "run_id", "duration", "emissions",
@@ -113,7 +118,7 @@ def _watts(energy_kwh: float, duration_s: float) -> float | str:
     return energy_kwh * 3.6e6 / duration_s if duration_s > 0 else ""
 
 
-def write_csv(ledger: Ledger, path: Path, table: str = "footprints") -> Path:
+def write_csv(ledger: Records, path: Path, table: str = "footprints") -> Path:
     """Write one table as CSV; returns ``path``."""
     if table == "footprints":
         columns: tuple[str, ...] = CODECARBON_COLUMNS + GREENSTACK_COLUMNS
@@ -127,7 +132,7 @@ def write_csv(ledger: Ledger, path: Path, table: str = "footprints") -> Path:
     return path
 
 
-def write_json(ledger: Ledger, path: Path) -> Path:
+def write_json(ledger: Records, path: Path) -> Path:
     """Write both tables as one JSON document; returns ``path``."""
     doc = {
         "footprints": [r.to_dict() for r in ledger.footprints()],

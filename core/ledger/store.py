@@ -59,8 +59,13 @@ class Ledger:
         intensity: Intensity,
         pue: float = 1.0,
         notes: str = "",
+        record_id: str | None = None,
     ) -> FootprintRecord:
-        """Append one footprint: kgCO2e = measured kWh × ``pue`` × intensity. Returns it as stored."""
+        """Append one footprint: kgCO2e = measured kWh × ``pue`` × intensity. Returns it as stored.
+
+        ``record_id``: a unique id chosen in advance (an aggregate announces it to the requests
+        it sums before it is written); a fresh one by default.
+        """
         _check_ids(app, run_id)
         if phase not in PHASES:
             raise DataError(f"phase {phase!r} is not one of {PHASES}")
@@ -70,7 +75,7 @@ class Ledger:
         if not math.isfinite(energy_j) or energy_j < 0:
             raise DataError(f"measurement {measurement.name!r} has energy {energy_j} J; refusing it")
         row = {
-            **_new_ids(),
+            **_new_ids(), **({"record_id": record_id} if record_id else {}),
             "app": app, "run_id": run_id, "phase": phase, "name": measurement.name,
             "unit": measurement.unit, "count": int(measurement.count),
             "start_unix_s": measurement.start_unix_s, "wall_s": measurement.wall_s,

@@ -1,7 +1,13 @@
 """Experiment hygiene: content-keyed run reuse and successive-halving search budgets."""
 
 from core.runs.halving import HalvingResult, Trial, successive_halving
-from core.runs.key import fingerprint_arrays, fingerprint_paths, run_key, source_hash
+from core.runs.key import (
+    app_code_version,
+    code_version,
+    fingerprint_arrays,
+    fingerprint_paths,
+    run_key,
+)
 from core.runs.store import RunResult, RunStore
 
 __all__ = [
@@ -9,9 +15,10 @@ __all__ = [
     "RunResult",
     "RunStore",
     "Trial",
+    "app_code_version",
+    "code_version",
     "fingerprint_arrays",
     "fingerprint_paths",
     "run_key",
-    "source_hash",
     "successive_halving",
 ]

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
+import sys
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -51,13 +53,20 @@ def fingerprint_arrays(*arrays: Any, **named: Any) -> str:
     return h.hexdigest()
 
 
-def fingerprint_paths(paths: Iterable[str | Path]) -> str:
-    """sha256 over the bytes of files (directories walked recursively, sorted); names relative."""
+def fingerprint_paths(paths: Iterable[str | Path], pattern: str = "*") -> str:
+    """sha256 over the bytes of files (directories walked recursively, sorted); names relative.
+
+    ``pattern`` selects the files inside directories (``"*.py"`` for sources); ``__pycache__``
+    folders are never part of a fingerprint.
+    """
     h = hashlib.sha256()
     for root in sorted(Path(p) for p in paths):
         if not root.exists():
             raise DataError(f"cannot fingerprint {root}: it does not exist")
-        files = sorted(f for f in root.rglob("*") if f.is_file()) if root.is_dir() else [root]
+        files = [root]
+        if root.is_dir():
+            files = sorted(f for f in root.rglob(pattern)
+                           if f.is_file() and "__pycache__" not in f.relative_to(root).parts)
         for f in files:
             rel = f.relative_to(root) if root.is_dir() else Path(f.name)
             h.update(f"{root.name}/{rel}|{f.stat().st_size}|".encode())
@@ -67,28 +76,47 @@ def fingerprint_paths(paths: Iterable[str | Path]) -> str:
     return h.hexdigest()
 
 
-def source_hash(root: Path | None = None) -> str:
-    """sha256 of the ``.py`` sources under ``root`` (default: the installed ``core`` package)."""
-    base = root or _CORE_ROOT
-    files = sorted(p for p in base.rglob("*.py") if "__pycache__" not in p.parts)
-    h = hashlib.sha256()
-    for f in files:
-        h.update(str(f.relative_to(base)).encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()
+def code_version(*sources: str | Path) -> str:
+    """Code version of a run: sha256 over the ``.py`` sources of ``core`` plus ``sources``.
+
+    ``sources`` are package folders (every ``.py`` file below them) or single files. An app's
+    pipeline passes nothing extra through :func:`run_key`'s default (its own package is added), or
+    the modules one step runs, so an edit to core or to that code starts a new run instead of
+    reusing results of older code.
+    """
+    return fingerprint_paths([_CORE_ROOT, *(Path(s) for s in sources)], pattern="*.py")
+
+
+def _caller_package_dir() -> Path | None:
+    """Folder of the second-level package (``apps/<app>``) of the first caller outside core."""
+    frame = inspect.currentframe()
+    while frame is not None and str(frame.f_globals.get("__name__", "")).startswith("core."):
+        frame = frame.f_back
+    if frame is None:
+        return None
+    parts = str(frame.f_globals.get("__name__", "")).split(".")
+    package = sys.modules.get(".".join(parts[:2])) if len(parts) > 2 else None
+    init = getattr(package, "__file__", None) or ""  # a regular package: `<pkg>/__init__.py`
+    return Path(init).parent if init.endswith("__init__.py") else None
 
 
 def run_key(config: dict[str, Any], data_fingerprint: str, code_version: str | None = None) -> str:
     """Key of a run: sha256 of canonical-JSON config, data fingerprint and code version.
 
-    ``code_version=None`` hashes the ``core`` package sources, so a change in core code starts a
-    new run instead of silently reusing results of older code. Apps should pass a hash that also
-    covers their own package (``source_hash(Path(apps.maintenance.__file__).parent)``).
+    ``code_version=None`` is :func:`app_code_version` for the calling module: ``core`` plus the
+    caller's package (``apps/<app>/`` when an app's pipeline calls it; ``core`` alone for a
+    top-level script), so a change in either starts a new run instead of silently reusing results.
     """
     if not isinstance(config, dict):
         raise ConfigError(f"config must be a dict, got {type(config).__name__}")
     if not data_fingerprint:
         raise ConfigError("data_fingerprint is empty; use fingerprint_paths or fingerprint_arrays")
-    version = code_version if code_version is not None else source_hash()
+    version = code_version if code_version is not None else app_code_version()
     payload = f"{_canonical_json(config)}|{data_fingerprint}|{version}"
     return hashlib.sha256(payload.encode()).hexdigest()[:32]
+
+
+def app_code_version() -> str:
+    """:func:`code_version` of ``core`` plus the package of the module calling (``apps/<app>/``)."""
+    package = _caller_package_dir()
+    return code_version(*([package] if package else []))

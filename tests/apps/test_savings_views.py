@@ -23,7 +23,7 @@ def _seed(ledger) -> None:
 
 
 def test_ledger_totals_match_the_impact_report(ctx) -> None:
-    from apps.system_routes import ledger_totals
+    from apps.api.system_routes import ledger_totals
 
     _seed(ctx.ledger)
     ctx.ledger.record_saving(app="maintenance", run_id="m", kind="cooling_control", co2e_kg=1.0,
@@ -38,7 +38,7 @@ def test_ledger_totals_match_the_impact_report(ctx) -> None:
 
 
 def test_overview_savings_rows_mark_superseded_records(ctx) -> None:
-    from apps.overview_page import savings_rows
+    from apps.dashboard.overview import savings_rows
 
     _seed(ctx.ledger)
     rows = savings_rows(ctx.ledger, "cooling")

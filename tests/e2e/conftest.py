@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from e2e.e2e_stack import (
+from tests.e2e.e2e_stack import (
     DEMO_STATE,
     Stack,
     free_port,

@@ -107,9 +107,9 @@ def _spawn(cmd: list[str], env: dict[str, str], log_path: Path) -> subprocess.Po
 
 
 def start_api(env: dict[str, str], port: int, log_path: Path, workers: int = 1) -> subprocess.Popen:
-    """``uvicorn apps.server:create_app --factory`` as a subprocess."""
+    """``uvicorn apps.api.server:create_app --factory`` as a subprocess."""
     cmd = [
-        sys.executable, "-m", "uvicorn", "apps.server:create_app", "--factory",
+        sys.executable, "-m", "uvicorn", "apps.api.server:create_app", "--factory",
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
         "--log-level", "warning",
     ]
@@ -118,7 +118,7 @@ def start_api(env: dict[str, str], port: int, log_path: Path, workers: int = 1) 
 
 def start_dashboard(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen:
     """The dashboard exactly as ``greenstack dashboard`` runs it."""
-    from apps.surfaces_cli import dashboard_command
+    from apps.cli.surfaces import dashboard_command
 
     return _spawn(dashboard_command("127.0.0.1", port), env, log_path)
 

@@ -96,7 +96,7 @@ def _wait_rendered(drv, must_contain: str | None) -> str:
     pytest.fail(f"page did not finish rendering in {PAGE_TIMEOUT_S:.0f} s; visible:\n{text[:2000]}")
 
 def test_every_dashboard_page_in_chromium(dashboard_url, driver, stack, tmp_path_factory) -> None:
-    from apps.dashboard import available_pages
+    from apps.dashboard.pages import available_pages
 
     shots = _screenshot_dir(tmp_path_factory)
     pages = available_pages()

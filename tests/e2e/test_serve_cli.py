@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from e2e.e2e_stack import free_port, stack_env, stop, wait_http
+from tests.e2e.e2e_stack import free_port, stack_env, stop, wait_http
 
 pytestmark = pytest.mark.e2e
 

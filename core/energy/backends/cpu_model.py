@@ -24,7 +24,7 @@ from core.energy.backends.base import (
     ProbeEntry,
     TrapezoidIntegrator,
 )
-from core.energy.meter import process_cpu_s
+from core.energy.cpu_time import process_cpu_s
 
 CPU_POWER_TABLE = Path(__file__).resolve().parents[1] / "cpu_power.csv"
 # CodeCarbon 3.x DEFAULT_POWER_PER_CORE: its fallback for a CPU missing from its table.

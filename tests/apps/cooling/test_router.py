@@ -13,7 +13,7 @@ SITE, ZONE = "hq", "floor-3"
 
 @pytest.fixture()
 def client(ctx):
-    from apps.server import create_app
+    from apps.api.server import create_app
     from apps.settings import Settings
 
     app = create_app(Settings(open_reads=True), ctx=ctx)
@@ -35,7 +35,7 @@ def _telemetry(client, temp=25.0, ts=None, **extra):
 
 
 def test_writes_need_a_control_key(ctx):
-    from apps.server import create_app
+    from apps.api.server import create_app
     from apps.settings import Settings
 
     app = create_app(Settings(open_reads=True), ctx=ctx)
@@ -60,12 +60,13 @@ def test_bad_telemetry_is_422(client, points):
     assert r.status_code == 422
 
 
-def test_nan_and_malformed_json_are_422(client):
+def test_nan_is_400_and_malformed_json_is_422(client):
     headers = {"content-type": "application/json"}
     nan = ('{"zone": "z", "timestamp": "' + _now()
            + '", "points": {"Zone_Air_Temperature_Sensor": NaN}}')
     r = client.post(f"/v1/cooling/sites/{SITE}/telemetry", content=nan, headers=headers)
-    assert r.status_code == 422
+    assert r.status_code == 422  # the JSON body guard refuses NaN before routing
+    assert "NaN" in r.text
     r = client.post(f"/v1/cooling/sites/{SITE}/telemetry", content="{not json", headers=headers)
     assert r.status_code == 422
 
@@ -137,7 +138,7 @@ def test_signals_roundtrip_and_bad_signals(client):
 
 def test_savings_report(client):
     _telemetry(client, temp=25.5)
-    client.get(f"/v1/cooling/sites/{SITE}/zones/{ZONE}/recommendation")
+    assert client.post(f"/v1/cooling/sites/{SITE}/zones/{ZONE}/recommendation").status_code == 201
     start = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
     end = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     r = client.get(f"/v1/cooling/sites/{SITE}/reports/savings", params={"from": start, "to": end})
@@ -158,3 +159,88 @@ def test_state_is_shared_across_service_instances(ctx):
                                points={"Zone_Air_Temperature_Sensor": 24.0}))
     b = BmsService(ctx, card_path=ctx.models_dir / "none.json")
     assert b.latest(SITE, ZONE)["Zone_Air_Temperature_Sensor"][0] == 24.0
+
+
+REC = f"/v1/cooling/sites/{SITE}/zones/{ZONE}/recommendation"
+
+
+def _within_limit(setpoints, start_c, started):
+    """Every setpoint within 1 K per 900 s of real time since ``started`` (+ the 0.01 K the
+    response rounds to)."""
+    reach = (datetime.now(UTC) - started).total_seconds() / 900.0
+    return max(abs(sp - start_c) for sp in setpoints) <= reach + 0.005
+
+
+def test_six_reads_in_a_second_do_not_walk_the_setpoint(client):
+    """Issue 12 defect 2: six GETs after telemetry at 20 degC used to return 21, 22, ..., 26."""
+    started = datetime.now(UTC)
+    assert _telemetry(client, temp=25.0, Zone_Air_Temperature_Setpoint=20.0).status_code == 201
+    bodies = [client.get(REC).json() for _ in range(6)]
+    assert all(b["action"] == "write" and b["policy_target_c"] >= 22.0 for b in bodies)
+    assert _within_limit([b["setpoint_c"] for b in bodies], 20.0, started)
+
+
+def test_six_issues_in_a_second_move_by_at_most_the_limit(client):
+    """Issued recommendations are the rate limit's reference, on real elapsed time."""
+    started = datetime.now(UTC)
+    assert _telemetry(client, temp=25.0, Zone_Air_Temperature_Setpoint=20.0).status_code == 201
+    bodies = [client.post(REC) for _ in range(6)]
+    assert all(b.status_code == 201 and b.json()["issued"] for b in bodies)
+    assert _within_limit([b.json()["setpoint_c"] for b in bodies], 20.0, started)
+
+
+def test_a_read_records_nothing(client, ctx):
+    """Issue 12 defect 3: a GET added a row that moved the rate limit and the savings report."""
+    from sqlalchemy import func, select
+
+    from apps.cooling.bms import recs_t
+
+    _telemetry(client, temp=25.5)
+    for _ in range(3):
+        assert client.get(REC).json()["issued"] is False
+    with ctx.ledger.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(recs_t)).scalar() == 0
+    window = {"from": (datetime.now(UTC) - timedelta(hours=1)).isoformat(),
+              "to": (datetime.now(UTC) + timedelta(hours=1)).isoformat()}
+    assert client.get(f"/v1/cooling/sites/{SITE}/reports/savings", params=window).json()[
+        "recommendations"] == 0
+    assert client.post(REC).status_code == 201
+    assert client.get(f"/v1/cooling/sites/{SITE}/reports/savings", params=window).json()[
+        "recommendations"] == 1
+
+
+def test_issuing_needs_the_control_scope(ctx):
+    from apps.api.server import create_app
+    from apps.settings import Settings
+
+    app = create_app(Settings(open_reads=True), ctx=ctx)
+    with TestClient(app) as c:
+        assert c.post(REC).status_code == 401
+        read_key = app.state.key_store.create(["read"]).token
+        assert c.post(REC, headers={"Authorization": f"Bearer {read_key}"}).status_code == 403
+        assert c.get(REC).status_code == 200
+
+
+def test_rate_limit_follows_real_time_between_issues(ctx):
+    """Service level with explicit clocks: 1 K per 15 min of elapsed time, from the reported
+    setpoint and then from each issued one."""
+    from apps.cooling.bms import BmsService
+    from apps.cooling.schemas import TelemetryIn
+
+    bms = BmsService(ctx, card_path=ctx.models_dir / "none.json")
+    t0 = datetime.now(UTC) - timedelta(minutes=40)
+    bms.ingest(SITE, TelemetryIn(zone=ZONE, timestamp=t0, points={
+        "Zone_Air_Temperature_Sensor": 25.0, "Occupancy_Sensor": 1.0,
+        "Zone_Air_Temperature_Setpoint": 20.0}), now=t0)
+
+    def fresh(t):  # temperature telemetry stays fresh; the setpoint report stays the old one
+        bms.ingest(SITE, TelemetryIn(zone=ZONE, timestamp=t, points={
+            "Zone_Air_Temperature_Sensor": 25.0, "Occupancy_Sensor": 1.0}), now=t)
+
+    first = bms.issue(SITE, ZONE, now=t0 + timedelta(seconds=450))
+    assert first["setpoint_c"] == pytest.approx(20.5, abs=0.005)
+    assert bms.recommend(SITE, ZONE, now=t0 + timedelta(seconds=451))["setpoint_c"] == \
+        pytest.approx(20.5, abs=0.005)
+    fresh(t0 + timedelta(minutes=20))
+    second = bms.issue(SITE, ZONE, now=t0 + timedelta(minutes=22, seconds=30))
+    assert second["setpoint_c"] == pytest.approx(21.5, abs=0.005)  # 15 min after the first

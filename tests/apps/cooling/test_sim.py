@@ -165,3 +165,19 @@ def test_setpoints_are_clamped_and_rate_limited_in_the_env():
         assert abs(info["setpoint_c"] - prev) <= 1.0 + 1e-9
         assert env.envelope.min_c <= info["setpoint_c"] <= env.envelope.max_c
         prev = info["setpoint_c"]
+
+
+def test_rate_limit_since_uses_real_elapsed_time():
+    from apps.cooling.safety import rate_limit_since
+
+    assert rate_limit_since(26.0, []) == 26.0  # nothing known: nothing to limit against
+    assert rate_limit_since(26.0, [(1.0, 20.0)]) == pytest.approx(20.0 + 1.0 / 900.0)
+    assert rate_limit_since(26.0, [(900.0, 20.0)]) == pytest.approx(21.0)
+    assert rate_limit_since(10.0, [(1800.0, 20.0)]) == pytest.approx(18.0)
+    # the latest value held since the start of its run: 20 reported 15 min ago, re-reported now
+    assert rate_limit_since(26.0, [(0.0, 20.0), (900.0, 20.0)]) == pytest.approx(21.0)
+    # a run of small steps is held to the slope from its first value, not from each step
+    run = [(900.0, 20.0), (600.0, 20.005), (300.0, 20.008), (0.0, 20.009)]
+    assert rate_limit_since(26.0, run) == pytest.approx(21.0)
+    # an override by the building (20 -> 24 in a minute): ramp from the new value
+    assert rate_limit_since(26.0, [(60.0, 24.0), (120.0, 20.0)]) == pytest.approx(24.0 + 60 / 900)

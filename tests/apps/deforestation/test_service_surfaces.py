@@ -85,7 +85,7 @@ def test_pipeline_summary_card_and_ledger(ran, dctx) -> None:
 
 @pytest.fixture(scope="module")
 def api(ran, dctx, tmp_path_factory):
-    from apps.server import create_app
+    from apps.api.server import create_app
     from apps.settings import Settings
 
     settings = Settings(zone="US-CISO", cache_dir=tmp_path_factory.mktemp("srv"),

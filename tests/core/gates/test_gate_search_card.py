@@ -6,7 +6,6 @@ import json
 
 import numpy as np
 import pytest
-from gate_models import accuracy, as_candidate, blobs, mlp, train
 
 from core.errors import GateError, ModelError
 from core.gates import (
@@ -20,6 +19,7 @@ from core.gates import (
     load_served_choice,
     select_cheapest_passing,
 )
+from tests.core.gates.gate_models import accuracy, as_candidate, blobs, mlp, train
 
 TINY = BenchmarkConfig(batch_size=64, repeats=3, warmup=1, max_units=128)
 

@@ -10,15 +10,6 @@ import functools
 
 import numpy as np
 import pytest
-from gate_models import (
-    accuracy,
-    as_candidate,
-    blobs,
-    distilled_student,
-    mlp,
-    train,
-    weight_only_int8,
-)
 
 from core.errors import GateError
 from core.gates import (
@@ -29,6 +20,15 @@ from core.gates import (
     benchmark_pair,
     compare_runs,
     evaluate_gate,
+)
+from tests.core.gates.gate_models import (
+    accuracy,
+    as_candidate,
+    blobs,
+    distilled_student,
+    mlp,
+    train,
+    weight_only_int8,
 )
 
 FAST = BenchmarkConfig(batch_size=256, threads=1, warmup=2, repeats=9, max_units=512)

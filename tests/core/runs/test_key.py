@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from core.errors import ConfigError, DataError
-from core.runs import fingerprint_arrays, fingerprint_paths, run_key, source_hash
+from core.runs import code_version, fingerprint_arrays, fingerprint_paths, run_key
 
 
 def test_run_key_is_stable_and_sensitive():
@@ -16,7 +16,32 @@ def test_run_key_is_stable_and_sensitive():
     assert a != run_key({"lr": 0.2, "layers": [1, 2]}, fp, code_version="v1")
     assert a != run_key({"lr": 0.1, "layers": [1, 2]}, fp, code_version="v2")
     assert a != run_key({"lr": 0.1, "layers": [1, 2]}, fingerprint_arrays(np.arange(11)), "v1")
-    assert run_key({"a": 1}, fp) == run_key({"a": 1}, fp, code_version=source_hash())
+    # a test module is no app package: the default code version is core's alone
+    assert run_key({"a": 1}, fp) == run_key({"a": 1}, fp, code_version=code_version())
+
+
+def test_default_code_version_covers_the_calling_app_package(tmp_path, monkeypatch):
+    pkg = tmp_path / "suite" / "myapp"
+    pkg.mkdir(parents=True)
+    (tmp_path / "suite" / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    (pkg / "domain.py").write_text("LR = 0.1\n")
+    (pkg / "pipeline.py").write_text(
+        "from core.runs import run_key\n"
+        "def key():\n    return run_key({'a': 1}, 'fp')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+
+    pipeline = importlib.import_module("suite.myapp.pipeline")
+    before = pipeline.key()
+    assert before == run_key({"a": 1}, "fp", code_version=code_version(pkg))
+    assert before != run_key({"a": 1}, "fp", code_version=code_version())
+    (pkg / "__pycache__").mkdir()
+    (pkg / "__pycache__" / "domain.cpython-311.pyc").write_bytes(b"compiled")
+    (pkg / "notes.txt").write_text("not code")
+    assert pipeline.key() == before  # only .py sources outside __pycache__ count
+    (pkg / "domain.py").write_text("LR = 0.2\n")
+    assert pipeline.key() != before  # editing the app's code starts a new run
 
 
 def test_bad_config_and_empty_fingerprint_are_errors():

@@ -13,8 +13,8 @@ from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
+from apps.api.server import create_app, iter_api_routes
 from apps.registry import APP_NAMES, available_apps
-from apps.server import create_app, iter_api_routes
 from apps.settings import Settings
 
 
@@ -167,7 +167,7 @@ def test_cors_off_by_default_and_opt_in(ctx, tmp_path: Path) -> None:
 
 
 def test_reads_close_when_configured(ctx, tmp_path: Path) -> None:
-    from apps.auth import ApiKeyStore
+    from apps.api.auth import ApiKeyStore
 
     client = TestClient(create_app(_settings(tmp_path, open_reads=False), ctx=ctx))
     assert client.get("/v1/impact").status_code == 401
@@ -212,7 +212,7 @@ def test_openapi_documents_security_and_errors(client: TestClient) -> None:
 
 
 def test_metrics_label_each_request_with_its_app(client: TestClient) -> None:
-    from apps.metrics import app_from_route
+    from apps.api.metrics import app_from_route
 
     assert app_from_route("/v1/chat/completions", ["assistant"]) == "assistant"
     assert app_from_route("/v1/cooling/signals", []) == "cooling"
@@ -226,7 +226,7 @@ def test_metrics_label_each_request_with_its_app(client: TestClient) -> None:
 
 def test_broken_app_router_degrades_health_but_serves_the_rest(ctx, tmp_path: Path,
                                                               monkeypatch) -> None:
-    import apps.server as server
+    import apps.api.server as server
 
     real = server.available_apps("router")
     # "cooling" is listed but its import fails, as a half-written app would.
@@ -269,8 +269,8 @@ def test_health_reports_served_model_and_gate_from_cards(ctx, client: TestClient
 
 
 def test_serve_timeout_flag_reaches_worker_factory(monkeypatch, tmp_path: Path) -> None:
-    from apps.middleware import TimeoutMiddleware
-    from apps.surfaces_cli import create_app_from_env
+    from apps.api.middleware import TimeoutMiddleware
+    from apps.cli.surfaces import create_app_from_env
 
     monkeypatch.setenv("GREENSTACK_ZONE", "US-CISO")
     monkeypatch.setenv("GREENSTACK_CACHE_DIR", str(tmp_path / "cache"))
@@ -280,3 +280,203 @@ def test_serve_timeout_flag_reaches_worker_factory(monkeypatch, tmp_path: Path) 
     timeouts = [m.kwargs["timeout_s"] for m in app.user_middleware if m.cls is TimeoutMiddleware]
     assert timeouts == [7.5]
     assert TestClient(app).get("/health").json()["ledger"]["reachable"] is True
+
+
+# -- hostile input (issue 12, defects 4 and 7): a 4xx that says what to fix, never a 500 --------
+
+_UNSAFE_JSON = {
+    "nested 10,000 levels": ("[" * 10_000 + "]" * 10_000, "nested 10000 levels"),
+    "5,000-digit integer": ('{"max_tokens": ' + "9" * 5000 + "}", "64 bits"),
+    "NaN": ('{"values": [NaN]}', "NaN is not a JSON number"),
+    "Infinity": ('{"values": [-Infinity]}', "Infinity is not a JSON number"),
+    "overflowing float": ('{"values": [1e400]}', "overflows a 64-bit float"),
+    "integer past 64 bits": ('{"seed": 9223372036854775808}', "64 bits"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_UNSAFE_JSON))
+@pytest.mark.parametrize("path", ["/echo", "/v1/chat/completions"])
+def test_unsafe_json_bodies_get_422_saying_what_to_fix(ctx, tmp_path: Path, case: str,
+                                                       path: str) -> None:
+    app = _with_test_routes(create_app(_settings(tmp_path, open_compute=True), ctx=ctx))
+    body, fix = _UNSAFE_JSON[case]
+    r = TestClient(app, raise_server_exceptions=False).post(
+        path, content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 422, (case, r.status_code, r.text[:200])
+    payload = r.json()  # both error shapes: FastAPI's detail and OpenAI's error object
+    assert fix in payload["detail"] and payload["error"]["message"] == payload["detail"]
+
+
+def test_json_guard_passes_ordinary_bodies_untouched(ctx, tmp_path: Path) -> None:
+    from apps.api.middleware import json_nesting_depth
+
+    client = TestClient(_with_test_routes(create_app(_settings(tmp_path), ctx=ctx)))
+    # Brackets, "NaN" and long digit runs inside strings are text, not structure or numbers.
+    text = {"a": "[" * 500 + " NaN Infinity " + "9" * 5000, "b": [[1, 2.5e300, -(2**63)]]}
+    assert client.post("/echo", json=text).json() == {"keys": 2}
+    assert client.post("/echo", json={"d": [[[[{"x": [1]}]]]]}).json() == {"keys": 1}
+    assert json_nesting_depth(b'["\\\\", "\\"[[[", [[]]]') == 3
+
+
+def test_validation_errors_serialise_even_when_the_input_cannot(ctx, tmp_path: Path) -> None:
+    from fastapi import Depends
+    from fastapi.exceptions import RequestValidationError
+
+    def bad_input() -> None:  # what pydantic reports for a non-finite value that got through
+        raise RequestValidationError([{
+            "type": "value_error", "loc": ("body", "values", 0), "msg": "must be finite",
+            "input": [float("nan"), float("inf")], "ctx": {"error": ValueError("not finite")}}])
+
+    app = create_app(_settings(tmp_path), ctx=ctx)
+    app.get("/nan-input", dependencies=[Depends(bad_input)])(lambda: {})
+    r = TestClient(app, raise_server_exceptions=False).get("/nan-input")
+    assert r.status_code == 422, r.text
+    err = r.json()["detail"][0]
+    assert err["input"] == ["nan", "inf"] and err["ctx"] == {"error": "not finite"}
+    assert err["msg"] == "must be finite" and err["loc"] == ["body", "values", 0]
+
+
+@pytest.mark.parametrize(("app_name", "path", "scope", "content_type", "accepted"), [
+    ("assistant", "/v1/chat/completions", "compute", "text/plain", "application/json"),
+    ("cooling", "/v1/cooling/sites/s/telemetry", "control", "text/plain", "application/json"),
+    ("cooling", "/v1/cooling/signals", "control", "multipart/form-data; boundary=x",
+     "application/json"),
+    ("deforestation", "/v1/deforestation/jobs", "jobs", "application/json", "multipart/form-data"),
+])
+def test_body_with_a_media_type_the_route_does_not_take_gets_415(
+        app: FastAPI, app_name: str, path: str, scope: str, content_type: str,
+        accepted: str) -> None:
+    if app_name not in available_apps("router"):
+        pytest.skip(f"{app_name} router not installed")
+    client = TestClient(app, raise_server_exceptions=False)
+    auth = {"Authorization": f"Bearer {app.state.key_store.create([scope]).token}"}
+    body = b'{"model": "m", "messages": [{"role": "user", "content": "hi"}]}'
+    r = client.post(path, content=body, headers={**auth, "content-type": content_type})
+    assert r.status_code == 415, (path, r.status_code, r.text[:200])
+    assert accepted in r.json()["detail"]
+    if accepted == "application/json":  # labelled as JSON, or unlabelled, it is read as JSON
+        for headers in (auth | {"content-type": "application/json"}, auth):
+            assert client.post(path, content=body, headers=headers).status_code != 415
+
+
+def test_media_type_is_checked_after_the_key(app: FastAPI) -> None:
+    if "cooling" not in available_apps("router"):
+        pytest.skip("cooling router not installed")
+    r = TestClient(app).post("/v1/cooling/signals", content=b"{}",
+                             headers={"content-type": "text/plain"})
+    assert r.status_code == 401  # an anonymous caller learns nothing about the route's body
+
+
+_HOSTILE_COOLING = [
+    ("get", "/v1/cooling/signals/active", {"params": {"at": "9999-12-31T23:59:59-23:59"}}),
+    ("get", "/v1/cooling/sites/s/reports/savings",
+     {"params": {"from": "2026-07-01T00:00:00Z", "to": "9999-12-31T23:59:59-23:59"}}),
+    ("post", "/v1/cooling/signals", {"json": {"programID": "p", "intervals": [{
+        "id": 0, "intervalPeriod": {"start": "2026-07-01T00:00:00Z",
+                                    "duration": "P99999999999999999999D"},
+        "payloads": [{"type": "GHG", "values": [300]}]}]}}),
+    ("post", "/v1/cooling/signals", {"json": {"programID": "p", "intervals": [{
+        "id": 0, "intervalPeriod": {"start": "9999-12-31T23:00:00Z", "duration": "P7D"},
+        "payloads": [{"type": "GHG", "values": [300]}]}]}}),
+    ("post", "/v1/cooling/signals", {"json": {"programID": "p", "intervals": [{
+        "id": 0, "intervalPeriod": {"start": "0001-01-01T00:00:00+05:00", "duration": "PT1H"},
+        "payloads": [{"type": "GHG", "values": [300]}]}]}}),
+    ("post", "/v1/cooling/sites/s/telemetry", {"json": {
+        "zone": "z", "timestamp": "0001-01-01T00:00:00+05:00",
+        "points": {"Zone_Air_Temperature_Sensor": 22.0}}}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "kwargs"), _HOSTILE_COOLING)
+def test_extreme_dates_and_durations_get_422_naming_the_range(
+        ctx, app: FastAPI, method: str, path: str, kwargs: dict) -> None:
+    if "cooling" not in available_apps("router"):
+        pytest.skip("cooling router not installed")
+    token = app.state.key_store.create(["control"]).token
+    r = TestClient(app, raise_server_exceptions=False).request(
+        method.upper(), path, headers={"Authorization": f"Bearer {token}"}, **kwargs)
+    assert r.status_code == 422, (path, r.status_code, r.text[:300])
+    msg = json.dumps(r.json()["detail"])
+    assert "between 1900-01-01 and 2200-01-01 UTC" in msg or "between 1 s and 7 days" in msg
+
+
+def test_utc_instant_bounds() -> None:
+    from datetime import UTC, datetime, timedelta, timezone
+
+    from apps.validation import utc_instant
+
+    ok = datetime(2026, 7, 1, 14, tzinfo=timezone(timedelta(hours=2)))
+    assert utc_instant(ok) is ok
+    for bad in (datetime(2026, 7, 1), datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5))),
+                datetime(9999, 12, 31, 23, 59, tzinfo=timezone(-timedelta(hours=23, minutes=59))),
+                datetime(2200, 1, 1, tzinfo=UTC)):
+        with pytest.raises(ValueError):
+            utc_instant(bad)
+
+
+@pytest.mark.parametrize("form", [
+    {"before": "\x00/etc/passwd", "after": "x.tif"},
+    {"before": "data/" + "a" * 300, "after": "x.tif"},
+])
+def test_job_paths_with_nul_or_overlong_names_get_422(app: FastAPI, form: dict) -> None:
+    if "deforestation" not in available_apps("router"):
+        pytest.skip("deforestation router not installed")
+    token = app.state.key_store.create(["jobs"]).token
+    r = TestClient(app, raise_server_exceptions=False).post(
+        "/v1/deforestation/jobs", data=form, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 422 and "before: the path" in r.json()["detail"], r.text
+
+
+@pytest.mark.parametrize("name", ["a.b/c", "../../../../tmp/x", "x" * 300 + ".tif"])
+def test_job_upload_names_with_folders_get_422_and_leave_nothing(
+        ctx, app: FastAPI, name: str) -> None:
+    if "deforestation" not in available_apps("router"):
+        pytest.skip("deforestation router not installed")
+    token = app.state.key_store.create(["jobs"]).token
+    files = {"before_file": (name, b"II*\x00junk"), "after_file": ("a.tif", b"II*\x00junk")}
+    r = TestClient(app, raise_server_exceptions=False).post(
+        "/v1/deforestation/jobs", files=files, headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 422 and "before_file: file name" in r.json()["detail"], r.text
+    jobs = ctx.cache_dir / "deforestation" / "jobs"
+    assert not jobs.exists() or not any(jobs.iterdir())
+
+
+def test_chat_with_thousands_of_messages_is_a_400_not_a_503(app: FastAPI,
+                                                             client: TestClient) -> None:
+    if "assistant" not in available_apps("router"):
+        pytest.skip("assistant router not installed")
+    messages = [{"role": "user", "content": "hi"}] * 5000
+    token = app.state.key_store.create(["compute"]).token
+    r = client.post("/v1/chat/completions", headers={"X-API-Key": token},
+                    json={"model": "smollm2-135m-instruct", "messages": messages})
+    assert r.status_code == 400, r.text[:300]
+    assert r.json()["error"]["param"] == "messages" and "256" in r.json()["error"]["message"]
+
+
+
+# -- compute scope (issue 12, defect 5) -----------------------------------------------------------
+
+_COMPUTE_ROUTES = [("assistant", "/v1/chat/completions"), ("maintenance", "/v1/maintenance/predict"),
+                   ("maintenance", "/v1/maintenance/batch")]
+
+
+@pytest.mark.parametrize(("app_name", "path"), _COMPUTE_ROUTES)
+def test_routes_that_run_a_model_need_a_compute_key_even_with_open_reads(
+        app: FastAPI, client: TestClient, app_name: str, path: str) -> None:
+    if app_name not in available_apps("router"):
+        pytest.skip(f"{app_name} router not installed")
+    route = next(r for p, _, r in iter_api_routes(app) if p == path)
+    assert "compute" in _required_scopes(route)
+    r = client.post(path, json={})
+    assert r.status_code == 401 and "scope 'compute'" in r.json()["detail"], r.text
+    read = app.state.key_store.create(["read"]).token
+    assert client.post(path, json={}, headers={"X-API-Key": read}).status_code == 403
+    compute = app.state.key_store.create(["compute"]).token
+    assert client.post(path, json={}, headers={"X-API-Key": compute}).status_code not in (401, 403)
+
+
+def test_open_compute_setting_opens_model_routes(ctx, tmp_path: Path) -> None:
+    if "maintenance" not in available_apps("router"):
+        pytest.skip("maintenance router not installed")
+    client = TestClient(create_app(_settings(tmp_path, open_compute=True), ctx=ctx))
+    assert client.post("/v1/maintenance/predict", json={}).status_code == 422  # past auth

@@ -6,12 +6,12 @@ import threading
 from pathlib import Path
 
 import pytest
-from energy_fakes import FakeClock, FakeGpu, FakeNvml
 
 from core.energy import Meter
 from core.energy.backends import nvml
 from core.energy.factory import parse_cuda_visible_devices, probe
 from core.errors import EnergyBackendError
+from tests.core.energy.energy_fakes import FakeClock, FakeGpu, FakeNvml
 
 
 def make_backend(fake: FakeNvml, **kwargs: object) -> nvml.NvmlBackend:

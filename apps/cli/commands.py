@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from apps.registry import APP_NAMES, module_exists
+
 # Options every command accepts (before or after the command name); they override GREENSTACK_*.
 COMMON_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--zone", {"help": "grid zone, e.g. FR, DE, US-CISO (env GREENSTACK_ZONE; no default)"}),
@@ -23,9 +25,6 @@ COMMON_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--pue", {"type": float, "help": "facility PUE applied to measured energy (default 1.0)"}),
     ("--force", {"action": "store_true", "help": "rerun finished runs instead of reusing them"}),
 )
-SETTINGS_FLAGS = {"zone": "zone", "grid_csv": "grid_csv", "data_dir": "data_dir",
-                  "ledger_url": "ledger_url", "pue": "pue"}  # fmt: skip
-RUN_ORDER = ("maintenance", "deforestation", "cooling", "assistant")
 CtxFactory = Callable[[], Any]
 
 
@@ -49,10 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--format", choices=("table", "json"), default="table")
     report.set_defaults(func=cmd_report)
     _add_run(parser, top)
-    if _module_exists("apps.surfaces_cli"):
-        from apps import surfaces_cli
+    from apps.cli import surfaces
 
-        surfaces_cli.register(top)
+    surfaces.register(top)
     _add_common_everywhere(parser)
     return parser
 
@@ -80,8 +78,8 @@ def _add_run(parser: argparse.ArgumentParser, top: Any) -> None:
     run = top.add_parser("run", help="run an app's pipeline (or all of them)")
     run_parsers = run.add_subparsers(dest="app", metavar="APP", required=True)
     registered = []
-    for app in RUN_ORDER:
-        if _module_exists(f"apps.{app}.cli"):
+    for app in APP_NAMES:  # the suite's order
+        if module_exists(f"apps.{app}.cli"):
             import importlib
 
             importlib.import_module(f"apps.{app}.cli").register(run_parsers, top)
@@ -103,33 +101,7 @@ def _add_common_everywhere(parser: argparse.ArgumentParser) -> None:
             _add_common_everywhere(sub)
 
 
-def _module_exists(name: str) -> bool:
-    import importlib.util
-
-    try:
-        return importlib.util.find_spec(name) is not None
-    except ModuleNotFoundError:
-        return False
-
-
 # -- settings and context, built once at the edge -------------------------------------------------
-def settings_from(args: argparse.Namespace) -> Any:
-    """``Settings`` from the environment, overridden by the flags that were given."""
-    from pydantic import ValidationError
-
-    from apps.settings import Settings
-    from core.errors import ConfigError
-
-    overrides = {key: getattr(args, flag) for flag, key in SETTINGS_FLAGS.items()
-                 if getattr(args, flag, None) is not None}  # fmt: skip
-    if getattr(args, "force", False):
-        overrides["force"] = True
-    try:
-        return Settings(**overrides)
-    except ValidationError as e:
-        raise ConfigError(f"invalid setting: {e.errors()[0]['loc']}: {e.errors()[0]['msg']}") from e
-
-
 def context_factory(args: argparse.Namespace) -> CtxFactory:
     """A callable that builds the AppContext on first use (zone checked before the ledger opens)."""
     cache: dict[str, Any] = {}
@@ -137,6 +109,7 @@ def context_factory(args: argparse.Namespace) -> CtxFactory:
     def build() -> Any:
         if "ctx" not in cache:
             from apps.context import build_context
+            from apps.settings import settings_from
             from core.carbon import resolve_source
 
             settings = settings_from(args)
@@ -148,6 +121,7 @@ def context_factory(args: argparse.Namespace) -> CtxFactory:
 
 
 def _open_ledger(args: argparse.Namespace) -> Any:
+    from apps.settings import settings_from
     from core.ledger import Ledger
 
     return Ledger(settings_from(args).resolved_ledger_url())
@@ -409,7 +383,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("greenstack: interrupted", file=sys.stderr)
         return 130
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,16 +7,16 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from apps.dashboard import APP_PAGES, OVERVIEW, available_pages
+from apps.dashboard.pages import APP_PAGES, OVERVIEW, available_pages
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 RENDER_TIMEOUT_S = 120  # app pages may import torch on first render, on 2 busy cores
 PAGE_IDS = [p.page_id for p in available_pages()]
 
 
 def _page_script(page_id: str, ctx) -> None:
     # Runs inside AppTest as a standalone script: imports must live here.
-    from apps.dashboard import render_page
+    from apps.dashboard.pages import render_page
 
     render_page(page_id, ctx)
 

@@ -5,8 +5,10 @@ checked against ``sha256(salt || secret)`` with a constant-time comparison. A sl
 (PBKDF2, argon2) protects low-entropy human passwords; a 256-bit random secret cannot be guessed,
 so one salted SHA-256 keeps verification cheap on every request without weakening anything.
 
-Scopes: ``read`` (GET data), ``control`` (cooling setpoints/signals), ``jobs`` (batch jobs),
-``admin`` (everything, key management). ``control`` and ``jobs`` imply ``read``.
+Scopes: ``read`` (GET data), ``compute`` (requests that run a model: chat completions,
+maintenance predict and batch scoring), ``control`` (cooling setpoints/signals), ``jobs`` (batch
+jobs), ``admin`` (everything, key management). ``compute``, ``control`` and ``jobs`` imply
+``read``.
 """
 
 from __future__ import annotations
@@ -26,10 +28,11 @@ from core.errors import ConfigError, GreenstackError
 
 logger = logging.getLogger(__name__)
 
-SCOPES: tuple[str, ...] = ("read", "control", "jobs", "admin")
+SCOPES: tuple[str, ...] = ("read", "compute", "control", "jobs", "admin")
 # What each granted scope also allows; `admin` allows all.
 _IMPLIES: dict[str, frozenset[str]] = {
     "read": frozenset({"read"}),
+    "compute": frozenset({"compute", "read"}),
     "control": frozenset({"control", "read"}),
     "jobs": frozenset({"jobs", "read"}),
     "admin": frozenset(SCOPES),

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from apps.registry import APP_NAMES, module_exists
+from apps.registry import APP_NAMES, APP_TITLES, module_exists
 
 if TYPE_CHECKING:
     from apps.context import AppContext
@@ -31,12 +31,9 @@ class PageSpec:
 
 
 OVERVIEW = PageSpec("overview", "Impact overview", ":material/eco:")
-APP_PAGES: dict[str, PageSpec] = {
-    "maintenance": PageSpec("maintenance", "Predictive maintenance", ":material/build:"),
-    "deforestation": PageSpec("deforestation", "Deforestation", ":material/forest:"),
-    "cooling": PageSpec("cooling", "Building cooling", ":material/ac_unit:"),
-    "assistant": PageSpec("assistant", "LLM assistant", ":material/chat:"),
-}
+_ICONS = {"maintenance": ":material/build:", "deforestation": ":material/forest:",
+          "cooling": ":material/ac_unit:", "assistant": ":material/chat:"}
+APP_PAGES: dict[str, PageSpec] = {a: PageSpec(a, APP_TITLES[a], _ICONS[a]) for a in APP_NAMES}
 
 
 def available_pages() -> list[PageSpec]:
@@ -50,7 +47,7 @@ def render_page(page_id: str, ctx: AppContext) -> None:
     import streamlit as st
 
     if page_id == OVERVIEW.page_id:
-        from apps.overview_page import render
+        from apps.dashboard.overview import render
 
         render(ctx)
         return

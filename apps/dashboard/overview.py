@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from apps.dashboard import APP_PAGES
+from apps.registry import app_title
 
 if TYPE_CHECKING:
     from apps.context import AppContext
@@ -19,12 +19,6 @@ EMPTY_HELP = """The impact ledger is empty, so there is nothing to compare yet.
 
 Produce the numbers by running the apps (each trains or reuses its models, compresses them,
 gates the compressed model against the reference, and records footprint and savings):"""
-
-
-def app_title(app: str) -> str:
-    """Human title of an app (falls back to the ledger name)."""
-    spec = APP_PAGES.get(app)
-    return spec.title if spec else app
 
 
 _MASS_UNITS = ((1e3, "tCO2e"), (1.0, "kgCO2e"), (1e-3, "gCO2e"), (1e-6, "mgCO2e"),
@@ -246,7 +240,7 @@ def footprint_by_phase_figure(reports: dict[str, ImpactReport]) -> Any:
 def model_rows(ctx: AppContext) -> list[dict[str, Any]]:
     """Every model card: what serves and the quality gate's verdict, with the reason."""
     from apps.registry import APP_NAMES
-    from apps.system_routes import model_health
+    from core.gates import model_health
 
     return [
         {"App": app_title(app), "Model card": m.card, "Reference": m.reference or "—",

@@ -6,11 +6,11 @@ import os
 from pathlib import Path
 
 import pytest
-from energy_fakes import DenyingOpener, FakeNvml, set_energy, write_zone
 
 from core.energy import Meter
 from core.energy.backends import rapl
 from core.energy.factory import probe
+from tests.core.energy.energy_fakes import DenyingOpener, FakeNvml, set_energy, write_zone
 
 MAX_UJ = 262_143_328_850
 

@@ -9,17 +9,25 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+import math
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 
-from apps.api_docs import mount_api_docs
-from apps.auth import ApiKeyStore, AuthError, ScopeError
-from apps.metrics import ServerMetrics
-from apps.middleware import BodySizeLimitMiddleware, MetricsMiddleware, TimeoutMiddleware
+from apps.api.auth import ApiKeyStore, AuthError, ScopeError
+from apps.api.docs import mount_api_docs
+from apps.api.metrics import ServerMetrics
+from apps.api.middleware import (
+    BodySizeLimitMiddleware,
+    JsonBodyGuardMiddleware,
+    MetricsMiddleware,
+    TimeoutMiddleware,
+)
 from apps.registry import available_apps
 from core.errors import (
     ConfigError,
@@ -71,7 +79,10 @@ COMMON_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such resource (unknown id in the path)", **_ERROR_SCHEMA},
     409: {"description": "Quality gate could not compare models", **_ERROR_SCHEMA},
     413: {"description": "Request body over the server limit", **_ERROR_SCHEMA},
-    422: {"description": "Invalid input data", **_ERROR_SCHEMA},
+    415: {"description": "Request body media type not accepted (e.g. text/plain on a JSON route)",
+          **_ERROR_SCHEMA},
+    422: {"description": "Invalid input data, or a JSON body nested over 64 levels or holding "
+                         "NaN/Infinity or out-of-range numbers", **_ERROR_SCHEMA},
     503: {"description": "Model or ledger unavailable", **_ERROR_SCHEMA},
     504: {"description": "No response within the request timeout", **_ERROR_SCHEMA},
 }
@@ -143,6 +154,50 @@ async def _greenstack_error_handler(request: Request, exc: Exception) -> JSONRes
     return JSONResponse({"detail": str(exc)}, status_code=status)
 
 
+_ECHO_MAX_CHARS = 200  # an invalid value echoed in a 422 is cut to this many characters
+_ECHO_MAX_ITEMS = 20
+_ECHO_MAX_DEPTH = 4
+
+
+def json_safe(value: Any, depth: int = 0) -> Any:
+    """``value`` as strict JSON (no NaN/Infinity, no objects), trimmed for echoing in errors.
+
+    Non-finite floats become their text ("nan", "inf"), bytes are decoded, other objects
+    (exceptions in pydantic's ``ctx``) become ``str()``; long strings and containers are cut.
+    """
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    if isinstance(value, dict | list | tuple | set | frozenset):
+        if depth >= _ECHO_MAX_DEPTH:
+            return "..."
+        if isinstance(value, dict):
+            items = list(value.items())[:_ECHO_MAX_ITEMS]
+            return {str(k)[:_ECHO_MAX_CHARS]: json_safe(v, depth + 1) for k, v in items}
+        return [json_safe(v, depth + 1) for v in list(value)[:_ECHO_MAX_ITEMS]]
+    text = value if isinstance(value, str) else str(value)
+    return text if len(text) <= _ECHO_MAX_CHARS else text[:_ECHO_MAX_CHARS] + "..."
+
+
+async def _validation_error_handler(request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422 shape, but always serialisable: the echoed input may hold NaN or objects."""
+    errors = exc.errors() if isinstance(exc, RequestValidationError) else []
+    detail = [{k: json_safe(v) for k, v in e.items() if k != "url"} for e in errors]
+    return JSONResponse({"detail": detail}, status_code=422)
+
+
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    yield
+    # Serving footprints are summed per minute in memory: write the open windows on shutdown.
+    from core.ledger.serving import serving_book
+
+    serving_book(app.state.ctx.ledger).close()
+
+
 def create_app(
     settings: Settings | None = None,
     ctx: AppContext | None = None,
@@ -155,9 +210,9 @@ def create_app(
     ``settings`` default to ``Settings()`` (``GREENSTACK_*`` env vars); ``ctx`` defaults to
     ``build_context(settings)``. CORS stays off unless ``cors_origins`` names origins.
     """
+    from apps.api.system_routes import build_system_router, ledger_totals
     from apps.context import build_context
     from apps.settings import Settings
-    from apps.system_routes import build_system_router, ledger_totals
 
     settings = settings or Settings()
     ctx = ctx or build_context(settings)
@@ -166,13 +221,15 @@ def create_app(
         version="0.1.0",
         description=(
             "Sustainability-impact suite: every app reports the emissions it saves next to the "
-            "emissions it costs. Reads may be open (GREENSTACK_OPEN_READS); writes need an API "
-            "key with the right scope (`greenstack keys create --scopes read control jobs admin`)."
+            "emissions it costs. Reads may be open (GREENSTACK_OPEN_READS); requests that run a "
+            "model need a key with the `compute` scope and writes one with theirs "
+            "(`greenstack keys create --scopes read compute control jobs admin`)."
         ),
         # FastAPI's own /docs and /redoc pages load their scripts from a CDN, blank on an
         # isolated network; mount_api_docs serves Swagger UI from an installed package instead.
         docs_url=None,
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.ctx = ctx
@@ -182,9 +239,11 @@ def create_app(
     app.include_router(build_system_router(), responses=COMMON_ERROR_RESPONSES)
     mount_api_docs(app)
     app.add_exception_handler(GreenstackError, _greenstack_error_handler)
+    app.add_exception_handler(RequestValidationError, _validation_error_handler)
 
     # add_middleware wraps outward: the last added runs first. Order seen by a request:
-    # metrics → body limit → timeout → (CORS) → routes, so 413/504 answers are counted too.
+    # metrics → body limit → JSON guard → timeout → (CORS) → routes, so 400/413/504 answers are
+    # counted too and the guard reads a body the limit has already bounded.
     if cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -193,6 +252,7 @@ def create_app(
             allow_headers=["*"],
         )
     app.add_middleware(TimeoutMiddleware, timeout_s=request_timeout_s)
+    app.add_middleware(JsonBodyGuardMiddleware)
     app.add_middleware(BodySizeLimitMiddleware, max_body_bytes=settings.max_body_bytes)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics,
                        route_template=_route_template_lookup(app))

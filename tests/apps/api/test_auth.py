@@ -10,8 +10,15 @@ import sqlalchemy as sa
 from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 
-from apps.auth import SCOPES, ApiKeyStore, AuthError, ScopeError, api_keys_table, validate_scopes
-from apps.deps import Principal, require_scope
+from apps.api.auth import (
+    SCOPES,
+    ApiKeyStore,
+    AuthError,
+    ScopeError,
+    api_keys_table,
+    validate_scopes,
+)
+from apps.api.deps import Principal, require_scope
 from core.errors import ConfigError
 
 
@@ -67,6 +74,12 @@ def test_same_scopes_get_distinct_salts(store: ApiKeyStore, engine: sa.Engine) -
         ("jobs", "admin", False),
         ("admin", "control", True),
         ("admin", "jobs", True),
+        ("read", "compute", False),
+        ("control", "compute", False),
+        ("jobs", "compute", False),
+        ("compute", "read", True),
+        ("compute", "control", False),
+        ("admin", "compute", True),
     ],
 )
 def test_scope_implications(store: ApiKeyStore, granted: str, needed: str, allowed: bool) -> None:
@@ -95,7 +108,7 @@ def test_bad_scopes_are_config_errors() -> None:
     with pytest.raises(ConfigError):
         require_scope("superuser")
     assert validate_scopes([" READ ", "jobs"]) == {"read", "jobs"}
-    assert set(SCOPES) == {"read", "control", "jobs", "admin"}
+    assert set(SCOPES) == {"read", "compute", "control", "jobs", "admin"}
 
 
 def test_table_shared_by_two_stores(engine: sa.Engine) -> None:
@@ -104,10 +117,10 @@ def test_table_shared_by_two_stores(engine: sa.Engine) -> None:
     assert ApiKeyStore(engine).verify(token).scopes == {"jobs"}
 
 
-def _app(store: ApiKeyStore, open_reads: bool) -> FastAPI:
+def _app(store: ApiKeyStore, open_reads: bool, open_compute: bool = False) -> FastAPI:
     app = FastAPI()
     app.state.key_store = store
-    app.state.settings = type("S", (), {"open_reads": open_reads})()
+    app.state.settings = type("S", (), {"open_reads": open_reads, "open_compute": open_compute})()
 
     @app.get("/data")
     def data(who: Annotated[Principal, Depends(require_scope("read"))]) -> dict:
@@ -116,6 +129,10 @@ def _app(store: ApiKeyStore, open_reads: bool) -> FastAPI:
     @app.post("/setpoint", dependencies=[Depends(require_scope("control"))])
     def setpoint() -> dict:
         return {"ok": True}
+
+    @app.post("/predict")
+    def predict(who: Annotated[Principal, Depends(require_scope("compute"))]) -> dict:
+        return {"anonymous": who.anonymous}
 
     return app
 
@@ -162,3 +179,25 @@ def test_keys_cli_create_list_revoke(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert "revoked" in capsys.readouterr().out
     assert main([*url, "keys", "create", "--scopes", "root"]) == 2
     assert "unknown scope" in capsys.readouterr().err
+
+
+def test_compute_needs_a_key_even_with_open_reads(store: ApiKeyStore) -> None:
+    client = TestClient(_app(store, open_reads=True))
+    assert client.get("/data").status_code == 200  # cheap reads stay open
+    r = client.post("/predict")
+    assert r.status_code == 401 and "scope 'compute'" in r.json()["detail"]
+    assert "--scopes compute" in r.json()["detail"]
+    read_token = store.create(["read"]).token
+    r = client.post("/predict", headers={"X-API-Key": read_token})
+    assert r.status_code == 403 and "needs 'compute'" in r.json()["detail"]
+    compute_token = store.create(["compute"]).token
+    assert client.post("/predict", headers={"X-API-Key": compute_token}).json() == {
+        "anonymous": False}
+    assert client.get("/data", headers={"X-API-Key": compute_token}).status_code == 200
+
+
+def test_open_compute_is_an_explicit_opt_in(store: ApiKeyStore) -> None:
+    client = TestClient(_app(store, open_reads=False, open_compute=True))
+    assert client.post("/predict").json() == {"anonymous": True}
+    assert client.get("/data").status_code == 401  # opening compute opens nothing else
+    assert client.post("/setpoint").status_code == 401

@@ -7,12 +7,12 @@ import threading
 from pathlib import Path
 
 import pytest
-from energy_fakes import set_energy, write_zone
 
 from core.energy import ComponentEnergy, Measurement, Meter, NoMeasurementError, NullBackend
 from core.energy.backends import rapl
 from core.energy.backends.cpu_model import CpuModelBackend, CpuPowerEstimate
 from core.errors import ConfigError, EnergyBackendError
+from tests.core.energy.energy_fakes import set_energy, write_zone
 
 
 class Counter:

@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from apps import cli
+from apps.cli import commands as cli
+from apps.registry import APP_NAMES
 from core.errors import DataError
 from core.ledger import Ledger
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
 GREENSTACK = Path(sys.executable).parent / "greenstack"
 HEAVY = ("torch", "pandas", "sqlalchemy", "rasterio", "stable_baselines3", "llama_cpp",
          "streamlit", "dask", "sklearn", "fastapi", "httpx")  # fmt: skip
@@ -39,7 +40,7 @@ def _measure(url: str, *extra: str, code: str = "sum(range(10**5))") -> int:
 
 def test_help_imports_nothing_heavy() -> None:
     probe = (
-        "import sys\nfrom apps.cli import build_parser\n"
+        "import sys\nfrom apps.cli.commands import build_parser\n"
         "try:\n    build_parser().parse_args(['--help'])\nexcept SystemExit:\n    pass\n"
         f"print([m for m in {HEAVY!r} if m in sys.modules])"
     )
@@ -173,7 +174,7 @@ def test_run_all_reports_errors_and_keeps_going(capsys: pytest.CaptureFixture[st
 def test_run_all_lists_registered_apps_in_suite_order() -> None:
     args = cli.build_parser().parse_args(["run", "all"])
     assert args.func is cli.cmd_run_all
-    assert list(args._apps) == [a for a in cli.RUN_ORDER if a in args._apps]
+    assert list(args._apps) == [a for a in APP_NAMES if a in args._apps]
 
 
 def test_real_subprocess_measure_writes_one_row(tmp_path: Path) -> None:

@@ -30,6 +30,9 @@ def test_miss_then_exact_hit_records_energy_and_avoided_energy(service, ctx):
     assert second.text == first.text and second.completion_tokens == 0
     assert 0 < second.energy_avoided_j <= first.energy_j
     assert second.energy_j < first.energy_j
+    from core.ledger.serving import serving_book
+
+    serving_book(ctx.ledger).flush(everything=True)  # serving rows are written per minute
     rows = ctx.ledger.footprints(app="assistant", phase="serve")
     assert [r.record_id for r in rows] == [first.ledger_record_id, second.ledger_record_id]
     assert rows[1].energy_j == pytest.approx(second.energy_j)

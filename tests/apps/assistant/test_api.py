@@ -18,9 +18,9 @@ MODEL = "smollm2-135m-instruct"
 @pytest.fixture(scope="module")
 def api(tmp_path_factory, runtime, embedder, threshold, service_builder):
     """create_app() with the assistant service preloaded on the shared model."""
+    from apps.api.server import create_app
     from apps.assistant.service import register_service
     from apps.context import AppContext
-    from apps.server import create_app
     from apps.settings import Settings
     from core.carbon import resolve_source
     from core.energy import Meter
@@ -33,7 +33,8 @@ def api(tmp_path_factory, runtime, embedder, threshold, service_builder):
                      carbon=resolve_source(zone="US-CISO"))
     service = service_builder(ctx, runtime, embedder, threshold)
     register_service(ctx, service)
-    app = create_app(Settings(zone="US-CISO", cache_dir=tmp / "cache", open_reads=True), ctx=ctx)
+    app = create_app(Settings(zone="US-CISO", cache_dir=tmp / "cache", open_reads=True,
+                              open_compute=True), ctx=ctx)
     return app, ctx, service
 
 
@@ -62,8 +63,8 @@ def server_url(api):
 def client(server_url, api):
     from openai import OpenAI
 
-    # The openai client always sends a bearer token; give it a real key with the read scope.
-    token = api[0].state.key_store.create(["read"], "openai-client-test").token
+    # The openai client always sends a bearer token; give it a real key with the compute scope.
+    token = api[0].state.key_store.create(["compute"], "openai-client-test").token
     return OpenAI(base_url=server_url, api_key=token, max_retries=0)
 
 
@@ -84,6 +85,9 @@ def test_openai_client_non_streaming_carries_energy_usage_and_impact(client, api
     impact = resp.model_extra["impact"]
     assert impact["energy"]["unit"] == "Wms" and impact["emissions"]["unit"] == "ugCO2e"
     assert impact["inferenceTime"]["unit"] == "ms" and impact["energy"]["total"] > 0
+    from core.ledger.serving import serving_book
+
+    serving_book(api[1].ledger).flush(everything=True)  # serving rows are written per minute
     rows = api[1].ledger.footprints(app="assistant", phase="serve")
     assert rows and rows[-1].energy_j == pytest.approx(usage["energy_j"])
 
@@ -193,10 +197,11 @@ def test_stream_sse_format_via_testclient(tc):
 
 
 def test_model_not_gated_yet_is_503_that_says_what_to_do(ctx):
-    from apps.server import create_app
+    from apps.api.server import create_app
     from apps.settings import Settings
 
-    app = create_app(Settings(zone="US-CISO", cache_dir=ctx.cache_dir, open_reads=True), ctx=ctx)
+    app = create_app(Settings(zone="US-CISO", cache_dir=ctx.cache_dir, open_reads=True,
+                              open_compute=True), ctx=ctx)
     with TestClient(app) as c:
         resp = c.post("/v1/chat/completions", json={
             "model": MODEL, "messages": [{"role": "user", "content": "hi"}]})

@@ -1,7 +1,7 @@
 """CLI commands for the surfaces: ``serve``, ``dashboard`` and ``keys``.
 
-``apps/cli.py`` calls :func:`register` with its top-level subparsers. Imports stay light: uvicorn,
-streamlit and SQLAlchemy load only inside the command that needs them.
+``apps/cli/commands.py`` calls :func:`register` with its top-level subparsers. Imports stay
+light: uvicorn, streamlit, pydantic and SQLAlchemy load only inside the command that needs them.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD_SCRIPT = PROJECT_ROOT / "streamlit_app.py"
 
 
@@ -37,7 +37,7 @@ def register(top_parsers: Any) -> None:
     keys_sub = keys.add_subparsers(dest="keys_command", required=True)
     create = keys_sub.add_parser("create", help="create a key; prints the token once")
     create.add_argument("--scopes", nargs="+", required=True,
-                        help="one or more of: read control jobs admin")
+                        help="one or more of: read compute control jobs admin")
     create.add_argument("--name", default="", help="a label, e.g. who uses the key")
     create.set_defaults(func=cmd_keys_create)
     listing = keys_sub.add_parser("list", help="list keys (never their secrets)")
@@ -47,34 +47,21 @@ def register(top_parsers: Any) -> None:
     revoke.set_defaults(func=cmd_keys_revoke)
 
 
-# CLI flags (apps/cli.py COMMON_OPTIONS) → the GREENSTACK_* variable Settings reads.
-_FLAG_ENV = {"zone": "GREENSTACK_ZONE", "grid_csv": "GREENSTACK_GRID_CSV",
-             "data_dir": "GREENSTACK_DATA_DIR", "ledger_url": "GREENSTACK_LEDGER_URL",
-             "pue": "GREENSTACK_PUE"}  # fmt: skip
-
-
-def _export_settings_flags(args: argparse.Namespace) -> None:
-    # uvicorn workers and the dashboard are separate processes that build their own Settings from
-    # the environment; flags given to this CLI must reach them the same way.
-    for flag, env in _FLAG_ENV.items():
-        value = getattr(args, flag, None)
-        if value is not None:
-            os.environ[env] = str(value)
-
-
 def cmd_serve(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
     """Run uvicorn with the ``create_app`` factory (each worker builds its own app)."""
     import uvicorn
 
-    _export_settings_flags(args)
+    from apps.settings import export_flags
+
+    export_flags(args)
     if args.workers < 1:
         print("--workers must be at least 1", file=sys.stderr)
         return 2
     ctx_factory()  # fail here, with the CLI's error message, if the zone or ledger is wrong
-    factory = "apps.server:create_app"
+    factory = "apps.api.server:create_app"
     if args.timeout_s is not None:
         os.environ["GREENSTACK_REQUEST_TIMEOUT_S"] = str(args.timeout_s)
-        factory = "apps.surfaces_cli:create_app_from_env"
+        factory = "apps.cli.surfaces:create_app_from_env"
     print(f"API on http://{args.host}:{args.port}  (OpenAPI docs: /docs, health: /health)")
     uvicorn.run(factory, factory=True, host=args.host, port=args.port, workers=args.workers,
                 log_level="info")
@@ -83,7 +70,7 @@ def cmd_serve(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
 
 def create_app_from_env() -> Any:
     """uvicorn factory used when ``--timeout-s`` is set (workers read it from the environment)."""
-    from apps.server import create_app
+    from apps.api.server import create_app
 
     return create_app(request_timeout_s=float(os.environ["GREENSTACK_REQUEST_TIMEOUT_S"]))
 
@@ -106,7 +93,9 @@ def dashboard_command(host: str, port: int) -> list[str]:
 
 def cmd_dashboard(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
     """Run ``streamlit run streamlit_app.py`` headless until interrupted."""
-    _export_settings_flags(args)
+    from apps.settings import export_flags
+
+    export_flags(args)
     print(f"Dashboard on http://{args.host}:{args.port}")
     try:
         return subprocess.call(dashboard_command(args.host, args.port), cwd=PROJECT_ROOT)
@@ -115,8 +104,8 @@ def cmd_dashboard(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> i
 
 
 def _key_store(args: argparse.Namespace) -> Any:
-    from apps.auth import ApiKeyStore
-    from apps.cli import settings_from
+    from apps.api.auth import ApiKeyStore
+    from apps.settings import settings_from
     from core.ledger import Ledger
 
     # Keys need only the ledger database, not a grid zone, so no full context is built here.

@@ -63,6 +63,9 @@ def test_predict_frame_returns_intervals_alarms_and_energy(trained, fd001, small
         assert p.rul_low_cycles <= p.rul_cycles <= p.rul_high_cycles
         assert 0.0 <= p.p_fail_within_lead <= 1.0
     assert batch.energy_j >= 0 and batch.energy_method
+    from core.ledger.serving import serving_book
+
+    serving_book(small_ctx.ledger).flush(everything=True)  # serving rows are written per minute
     assert any(f.phase == "serve" for f in small_ctx.ledger.footprints(app="maintenance"))
 
 

@@ -10,8 +10,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from apps.api_docs import SWAGGER_STATIC_PATH, SwaggerAssets, mount_api_docs, swagger_assets
-from apps.server import create_app
+from apps.api.docs import SWAGGER_STATIC_PATH, SwaggerAssets, mount_api_docs, swagger_assets
+from apps.api.server import create_app
 from apps.settings import Settings
 from core.errors import ConfigError
 

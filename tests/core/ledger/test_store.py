@@ -170,7 +170,7 @@ def test_several_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     # dependence on the parent's __main__ (Streamlit's AppTest replaces it, which breaks spawn).
     code = (
         "import sys; sys.path[:0] = [sys.argv[1], sys.argv[2]]; "
-        "from test_ledger_store import _writer; _writer(sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))"
+        "from test_store import _writer; _writer(sys.argv[3], int(sys.argv[4]), int(sys.argv[5]))"
     )
     here = Path(__file__).resolve().parent
     root = here.parents[2]

@@ -13,11 +13,10 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
+from apps.api.deps import ContextDep, ReadDep
+from apps.api.metrics import AppTotals
 from apps.context import AppContext
-from apps.deps import ContextDep, ReadDep
-from apps.metrics import AppTotals
 from apps.registry import APP_NAMES
-from core.errors import GreenstackError
 from core.impact import ImpactReport, split_savings
 
 logger = logging.getLogger(__name__)
@@ -99,27 +98,10 @@ def _service_for(app_name: str) -> Any:
 
 
 def model_health(models_dir: Path, app: str) -> list[ModelHealth]:
-    """Serving choice per model card of ``app``, judged on the eval set its card records."""
-    from core.gates import ModelCard, load_served_choice
+    """:func:`core.gates.model_health` as response models."""
+    from core.gates import model_health as card_health
 
-    out = []
-    for path in sorted((models_dir / app).glob("*.card.json")):
-        try:
-            card = ModelCard.load(path)
-        except GreenstackError as e:
-            out.append(ModelHealth(card=path.name, gate_verdict="none", served="reference",
-                                   reason=str(e)))
-            continue
-        gate = card.latest_gate or {}
-        choice = load_served_choice(path, card.eval_version or "")
-        out.append(ModelHealth(
-            card=path.name, reference=card.reference.name,
-            candidate=card.candidate.name if card.candidate else None,
-            gate_verdict=str(gate.get("verdict") or ("PASS" if gate.get("passed") else "FAIL"))
-            if gate else "none",
-            served=choice.served, reason=choice.reason,
-        ))  # fmt: skip
-    return out
+    return [ModelHealth(**dataclasses.asdict(h)) for h in card_health(models_dir, app)]
 
 
 def _app_health(name: str, ctx: AppContext, mounted: bool, mount_error: str | None) -> AppHealth:

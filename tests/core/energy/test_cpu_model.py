@@ -5,11 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from energy_fakes import FakeClock, FakeNvml
 
 from core.energy import Meter
 from core.energy.backends import cpu_model
 from core.energy.backends.cpu_model import CpuInfo, estimate_cpu_power, load_table, match_cpu
+from tests.core.energy.energy_fakes import FakeClock, FakeNvml
 
 ROWS = load_table()
 
