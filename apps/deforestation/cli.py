@@ -72,16 +72,13 @@ def _service(ctx_factory: Callable[[], Any]) -> Any:
 
 def cmd_run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
     """The whole pipeline; prints gate table, hectares, CO2 range and footprint."""
-    from apps.deforestation.pipeline import PipelineConfig
-    from apps.deforestation.service import DeforestationService
-
-    svc = DeforestationService(ctx_factory(), PipelineConfig.for_budget(args.budget))
+    svc = _service(ctx_factory)
     if args.json:
-        print(json.dumps(svc.run_pipeline().to_dict(), indent=1, default=str))
+        print(json.dumps(svc.run_pipeline(budget=args.budget).to_dict(), indent=1, default=str))
         return 0
     bar, update = progress_bar()
     with bar:
-        summary = svc.run_pipeline(progress=update)
+        summary = svc.run_pipeline(progress=update, budget=args.budget)
     from apps.deforestation.report import print_summary
 
     print_summary(summary.to_dict())

@@ -154,7 +154,12 @@ DATA_SOURCES = {
 
 def run_pipeline(svc: DeforestationService, progress: Progress = None,
                  **options: Any) -> DeforestationRunSummary:
-    """Train/reuse → distil/reuse → gate → batch over the real OSCD pair → account → ledger."""
+    """Train/reuse → distil/reuse → gate → batch over the real OSCD pair → account → ledger.
+
+    ``budget="full"|"demo"`` (option) selects a training budget (``pipeline.BUDGETS``) in place
+    of the service's config."""
+    if options.get("budget"):
+        svc.config = pl.PipelineConfig.for_budget(options["budget"])
     ctx, cfg = svc.ctx, svc.config
     real = pl.real_sources(ctx.data_dir)
     intensity = ctx.carbon.intensity(at=None)
