@@ -56,7 +56,7 @@ APP = "deforestation"
 # Training budgets (docs/deforestation.md states the wall time of each on this machine).
 BUDGETS: dict[str, tuple[RealTeacherBudget, TrainConfig]] = {
     "full": (RealTeacherBudget(steps=300, crop_px=160, ema_decay=0.99),
-             TrainConfig(student_epochs=5)),
+             TrainConfig(student_epochs=4)),
     "demo": (RealTeacherBudget(steps=60, crop_px=160, ema_decay=0.95, bn_batches=16),
              TrainConfig(student_epochs=3)),
 }
