@@ -232,7 +232,7 @@ def gate_reports(cfg: PipelineConfig, data_dir: Path, teacher: Any, student: Any
     preds = [ChipPredictor(lambda a, m=m: predict_probs(m, a)) for m in (teacher, student)]
     ref, cand = _candidates(teacher, student, preds)
     bench = BenchmarkConfig(batch_size=px, threads=1, warmup=1, repeats=cfg.bench_repeats,
-                            max_units=px * 2, eval_batch_size=px * 2)
+                            max_units=px, eval_batch_size=px * 2)  # one whole chip per pass
     acc_spec = GateSpec(metric="accuracy_points", metric_fn=real_metrics.mean_chip_accuracy,
                         higher_is_better=True, max_drop=1.0, max_slice_drop=2.0,
                         min_speedup=5.0, max_size_ratio=0.1)
