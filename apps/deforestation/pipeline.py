@@ -252,15 +252,18 @@ def gate_reports(cfg: PipelineConfig, data_dir: Path, teacher: Any, student: Any
 def sim_rows(cfg: PipelineConfig, teacher: Any, student: Any) -> list[dict[str, Any]]:
     """Loss-F1 and forest-F1 rows on held-out SIMULATED pairs, tiled like batch jobs: reported
     slices (bitemporal change, clouds and sensors the real labels lack), not gating."""
-    from core.gates import GateSpec, evaluate_gate
+    from core.gates import BenchmarkConfig, GateSpec, evaluate_gate
 
     eval_set = sim_eval_set(cfg)
+    px = eval_set.inputs.pixels_per_scene
     preds = [TiledPredictor(lambda a, m=m: predict_probs(m, a), cfg.gate_tile_px,
                             cfg.overlap_px) for m in (teacher, student)]
     ref, cand = _candidates(teacher, student, preds)
+    bench = BenchmarkConfig(batch_size=px, threads=1, max_units=px, eval_batch_size=px * 4)
     reports = [evaluate_gate(ref, cand, eval_set,
                              GateSpec(metric=name, metric_fn=fn, higher_is_better=True,
-                                      max_drop=1.0, max_slice_drop=2.0), measure_speed=False)
+                                      max_drop=1.0, max_slice_drop=2.0), bench=bench,
+                             measure_speed=False)
                for name, fn in (("sim_loss_f1_points", loss_f1),
                                 ("sim_forest_f1_points", forest_f1))]
     return [dict(r, gating=False) for r in gate_rows(*reports)]
