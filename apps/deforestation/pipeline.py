@@ -56,9 +56,9 @@ APP = "deforestation"
 # Training budgets (docs/deforestation.md states the wall time of each on this machine).
 BUDGETS: dict[str, tuple[RealTeacherBudget, TrainConfig]] = {
     "full": (RealTeacherBudget(steps=300, crop_px=160, ema_decay=0.99),
-             TrainConfig(student_epochs=4)),
-    "demo": (RealTeacherBudget(steps=60, crop_px=160, ema_decay=0.95, bn_batches=16),
              TrainConfig(student_epochs=3)),
+    "demo": (RealTeacherBudget(steps=60, crop_px=160, ema_decay=0.95, bn_batches=16),
+             TrainConfig(student_epochs=2)),
 }
 
 
@@ -68,7 +68,7 @@ class PipelineConfig:
 
     budget: str = "full"
     teacher: RealTeacherBudget = field(default_factory=lambda: BUDGETS["full"][0])
-    student_pairs: int = 40  # simulated pairs the student also sees (in 64-px crops)
+    student_pairs: int = 20  # simulated pairs the student also sees (in 64-px crops)
     size_px: int = 128
     eval_pairs: int = 24
     eval_size_px: int = 128
