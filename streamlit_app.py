@@ -32,7 +32,7 @@ def main() -> None:
     from apps.dashboard.pages import available_pages, page_callable
     from core.errors import GreenstackError
 
-    st.set_page_config(page_title="greenstack", page_icon=":material/eco:", layout="wide")
+    st.set_page_config(page_title="greenstack", page_icon="🌿", layout="wide")
     try:
         _context()
     except GreenstackError as e:

@@ -10,7 +10,7 @@ from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from core.errors import ConfigError
@@ -40,6 +40,21 @@ class Settings(BaseSettings):
     open_compute: bool = False
     max_body_bytes: int = 8 * 1024 * 1024
     force: bool = False  # rerun finished runs instead of reusing them
+    # A user's own GGUF for the assistant (default: the shipped SmolLM2 file); checked at start.
+    assistant_model: Path | None = None
+
+    @field_validator("assistant_model")
+    @classmethod
+    def _gguf_file(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        from apps.assistant.model_file import check_gguf
+        from core.errors import ModelError
+
+        try:
+            return check_gguf(value)
+        except ModelError as e:  # pydantic reports ValueErrors as validation errors
+            raise ValueError(str(e)) from e
 
     def resolved_ledger_url(self) -> str:
         """The ledger URL, defaulting to a SQLite file in the cache directory."""

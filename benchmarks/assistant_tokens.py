@@ -1,6 +1,15 @@
-"""Tokens per second of the assistant: the dequantised F32 reference vs the served variant.
+"""Tokens per second of the assistant: the dequantised F32 reference vs the served variant, and
+continuous batching vs one request at a time.
 
     nice .venv/bin/python benchmarks/assistant_tokens.py [--repeats 7] [--decode 64] [--served Q4_1]
+    nice .venv/bin/python benchmarks/assistant_tokens.py --concurrency 1 2 4 8 [--json]
+
+Concurrency sweep: a real uvicorn server on loopback serves the served variant; N client threads
+each send the same graded single-turn prompts (greedy, caches off, fixed max_tokens) through
+/v1/chat/completions, once with the batch engine decoding up to 8 requests together and once with
+it limited to one (one-at-a-time). Per level: completion tokens/s over the level's wall time,
+p50/p95 request latency, J per completion token from one meter window over the level (the whole
+process: server, engine and clients, same for both modes), and the graded pass rate of each mode.
 
 Same llama.cpp runtime, same thread count (1), same prompt; passes are interleaved (ref, served,
 ref, served …) after one warm-up each, so background load hits both sides alike. Decode: a fixed
@@ -57,6 +66,114 @@ def _served_default() -> str:
     return "Q4_1"
 
 
+def _sweep_level(url: str, token: str, clients: int, prompts: list, max_tokens: int,
+                 meter) -> dict:
+    import threading
+
+    import httpx
+
+    from apps.assistant.grader import grade
+
+    latencies: list[float] = []
+    tokens = [0]
+    passed: list[bool] = []
+    lock = threading.Lock()
+
+    def client() -> None:
+        with httpx.Client(timeout=600, headers={"Authorization": f"Bearer {token}"}) as c:
+            for item in prompts:
+                t0 = time.perf_counter()
+                r = c.post(f"{url}/v1/chat/completions", json={
+                    "model": "smollm2-135m-instruct", "max_tokens": max_tokens,
+                    "messages": [{"role": "user", "content": item.question}]})
+                r.raise_for_status()
+                body = r.json()
+                with lock:
+                    latencies.append(time.perf_counter() - t0)
+                    tokens[0] += body["usage"]["completion_tokens"]
+                    passed.append(grade(body["choices"][0]["message"]["content"], item.check))
+
+    with meter.window("bench-concurrency", unit="token") as w:
+        t0 = time.perf_counter()
+        threads = [threading.Thread(target=client) for _ in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        wall = time.perf_counter() - t0
+        w.count += tokens[0]
+    m = w.measurement
+    return {"tokens_per_s": tokens[0] / wall, "j_per_token": m.energy_j / max(tokens[0], 1),
+            "p50_latency_s": float(np.percentile(latencies, 50)),
+            "p95_latency_s": float(np.percentile(latencies, 95)),
+            "quality_pct": 100.0 * float(np.mean(passed)), "requests": len(latencies),
+            "completion_tokens": tokens[0], "method": m.method}
+
+
+def concurrency_sweep(levels: list[int], served: str, per_client: int, max_tokens: int,
+                      cache_dir: Path) -> list[dict]:
+    """Batched vs one-at-a-time at each client count (see the module docstring)."""
+    import socket
+    import tempfile
+    import threading
+
+    import uvicorn
+
+    from apps.api.server import create_app
+    from apps.assistant.runtime import LlamaRuntime, shipped_gguf_path
+    from apps.assistant.service import AssistantService, register_service
+    from apps.assistant.serving import ServeConfig
+    from apps.assistant.serving_set import load_serving_set
+    from apps.assistant.variants import SHIPPED, build_variant
+    from apps.context import AppContext
+    from apps.settings import Settings
+    from core.carbon import resolve_source
+    from core.energy import Meter
+    from core.ledger import Ledger
+
+    root = Path(__file__).resolve().parents[1]
+    items = [i for i in load_serving_set(root / "data").items if len(i.messages) == 1]
+    prompts = items[:: max(len(items) // per_client, 1)][:per_client]
+    src = shipped_gguf_path()
+    path = src if served == SHIPPED else build_variant(src, cache_dir, served).path
+    rt = LlamaRuntime(path, n_ctx=512, n_threads=1, name=served)
+    tmp = Path(tempfile.mkdtemp())
+    meter = Meter()
+    ctx = AppContext(data_dir=root / "data", cache_dir=tmp, models_dir=tmp / "models",
+                     ledger=Ledger(f"sqlite:///{tmp / 'ledger.db'}"), meter=meter,
+                     carbon=resolve_source(zone="US-CISO"))
+    app = create_app(Settings(zone="US-CISO", cache_dir=tmp, open_reads=True), ctx=ctx)
+    token = app.state.key_store.create(["read", "compute"], "benchmark").token
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    url = f"http://127.0.0.1:{port}"
+    out = []
+    try:
+        for n in levels:
+            row: dict = {"concurrency": n, "requests_per_client": per_client,
+                         "max_tokens": max_tokens, "variant": served}
+            for mode, seqs in (("sequential", 1), ("batched", 8)):
+                cfg = ServeConfig(exact_cache=False, semantic_cache=False, grounding=False,
+                                  record_requests=False, batch_max_seqs=seqs, n_ctx=512)
+                service = AssistantService(ctx, cfg, runtime=rt, model_id="smollm2-135m-instruct")
+                register_service(ctx, service)
+                r = _sweep_level(url, token, n, prompts, max_tokens, meter)
+                service.engine.close()
+                for k, v in r.items():
+                    row[f"{k}_{mode}"] = v
+            row["speedup"] = row["tokens_per_s_batched"] / row["tokens_per_s_sequential"]
+            row["j_per_token_ratio"] = row["j_per_token_batched"] / row["j_per_token_sequential"]
+            out.append(row)
+    finally:
+        server.should_exit = True
+    return out
+
+
 def main() -> None:
     from apps.assistant.runtime import LlamaRuntime, shipped_gguf_path
     from apps.assistant.variants import REFERENCE, SHIPPED, build_variant
@@ -67,8 +184,33 @@ def main() -> None:
     ap.add_argument("--decode", type=int, default=64, help="decode tokens per pass")
     ap.add_argument("--served", default=None, help="variant to compare (default: model card)")
     ap.add_argument("--cache-dir", type=Path, default=Path(".greenstack/assistant/gguf"))
+    ap.add_argument("--concurrency", type=int, nargs="+", default=None, metavar="N",
+                    help="client counts for the batched vs one-at-a-time sweep")
+    ap.add_argument("--per-client", type=int, default=4, help="requests per client (sweep)")
+    ap.add_argument("--max-tokens", type=int, default=32, help="answer cap (sweep)")
+    ap.add_argument("--json", action="store_true", help="sweep: one JSON object per level")
     args = ap.parse_args()
     served = args.served or _served_default()
+    if args.concurrency:
+        import json
+
+        rows = concurrency_sweep(args.concurrency, served, args.per_client, args.max_tokens,
+                                 args.cache_dir)
+        for row in rows:
+            if args.json:
+                print(json.dumps(row))
+            else:
+                print(f"{row['concurrency']} clients: tokens/s batched "
+                      f"{row['tokens_per_s_batched']:.1f} vs one-at-a-time "
+                      f"{row['tokens_per_s_sequential']:.1f} ({row['speedup']:.2f}x); J/token "
+                      f"{row['j_per_token_batched']:.4f} vs {row['j_per_token_sequential']:.4f} "
+                      f"({row['j_per_token_ratio']:.2f}x); p50/p95 s batched "
+                      f"{row['p50_latency_s_batched']:.2f}/{row['p95_latency_s_batched']:.2f} "
+                      f"vs {row['p50_latency_s_sequential']:.2f}/"
+                      f"{row['p95_latency_s_sequential']:.2f}; quality % "
+                      f"{row['quality_pct_batched']:.1f} vs {row['quality_pct_sequential']:.1f}; "
+                      f"energy {row['method_batched']}")
+        return
     src = shipped_gguf_path()
     paths = {REFERENCE: build_variant(src, args.cache_dir, REFERENCE).path,
              served: src if served == SHIPPED else build_variant(src, args.cache_dir, served).path}

@@ -7,7 +7,7 @@
 Prints throughput (requests/s) and p50/p99 latency per endpoint, plus errors. By default it starts
 ``greenstack serve`` on a free loopback port with your settings (run ``make demo`` or
 ``greenstack run maintenance`` / ``greenstack run cooling`` first so models exist) and creates a
-temporary ``read control`` API key in the ledger, revoked at the end. ``--url`` and ``--token``
+temporary ``read control compute`` API key in the ledger, revoked at the end. ``--url`` and ``--token``
 aim it at a server that is already running.
 
     GREENSTACK_ZONE=US-CISO .venv/bin/python benchmarks/load.py --requests 300 --concurrency 4
@@ -131,13 +131,13 @@ def local_server(workers: int):
 
 @contextmanager
 def temporary_key():
-    """A ``read control`` key in the configured ledger, revoked afterwards."""
+    """A ``read control compute`` key in the configured ledger, revoked afterwards."""
     from apps.api.auth import ApiKeyStore
     from apps.settings import Settings
     from core.ledger import Ledger
 
     store = ApiKeyStore(Ledger(Settings().resolved_ledger_url()).engine)
-    created = store.create(["read", "control"], name="benchmarks/load.py")
+    created = store.create(["read", "control", "compute"], name="benchmarks/load.py")
     try:
         yield created.token
     finally:
@@ -181,7 +181,8 @@ def benchmark(base: str, token: str, requests: int, concurrency: int) -> list[Lo
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="an already running server (default: start one)")
-    parser.add_argument("--token", help="API key with read+control (default: a temporary one)")
+    parser.add_argument("--token",
+                        help="API key with read+control+compute (default: a temporary one)")
     parser.add_argument("--requests", type=int, default=200, help="per endpoint (bounded)")
     parser.add_argument("--concurrency", type=int, default=4)
     parser.add_argument("--workers", type=int, default=1, help="uvicorn workers when starting one")

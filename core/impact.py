@@ -5,16 +5,17 @@ Definitions (also in docs/carbon.md):
   range applies each record's ``uncertainty_rel`` (errors taken as fully correlated).
 - savings: saving records except kind ``monitoring`` (emissions *represented* by what an app
   detects, e.g. forest loss: reported separately, never counted as a saving, and superseded
-  like an estimate: the latest record per monitored area, named in its baseline), after
+  like an estimate: the latest record per monitored area, named by its counterfactual id), after
   superseding:
   - an *event* (kind in ``EVENT_SAVING_KINDS``: a reused run, a batch job started in
     a low-carbon window) happened once per record, so every event record counts;
   - any other kind is a pipeline's *estimate* of a counterfactual (compact model vs reference
     over a period, agent vs naive controller, a measured replay). Re-running the pipeline
     re-estimates the same counterfactual, so only the latest record (highest ledger id) per
-    (app, kind, baseline) counts; the older ones are *superseded* and counted in
-    ``SavingTotal.superseded``. The baseline names the counterfactual, so a producer with several
-    (one per engine fleet, one per building) states each in its baseline text.
+    (app, kind, counterfactual_id) counts; the older ones are *superseded* and counted in
+    ``SavingTotal.superseded``. The counterfactual id is a stable slug the producer chooses (one
+    per engine fleet, one per building); the baseline text describes it and can be reworded
+    without counting a saving twice.
   Records stay in the ledger (append-only); superseding happens only here. An unknown kind is an
   estimate: it can be undercounted, never counted twice.
 - net = savings − footprint (positive: the app saved more than it cost). net_low pairs low
@@ -171,7 +172,7 @@ class SavingsSplit:
         if not self.superseded:
             return f"{len(self.counted)} saving records counted; none superseded"
         return (f"{len(self.counted)} saving records counted; {len(self.superseded)} older "
-                "estimates superseded by a later estimate of the same app, kind and baseline "
+                "estimates superseded by a later estimate of the same app, kind and counterfactual "
                 "(events such as reuse always count)")
 
 
@@ -179,12 +180,12 @@ def estimate_key(record: SavingRecord) -> tuple[str, str, str] | None:
     """What identifies the counterfactual an estimate record is about; None for an event."""
     if record.kind in EVENT_SAVING_KINDS:
         return None
-    return (record.app, record.kind, record.baseline)
+    return (record.app, record.kind, record.counterfactual_id)
 
 
 def _monitoring_total(records: list[SavingRecord]) -> SavingTotal:
-    """Monitoring records are estimates too: the same area accounted again (same baseline text,
-    which names what was mapped) replaces the earlier figure instead of adding to it."""
+    """Monitoring records are estimates too: the same area accounted again (same counterfactual
+    id, which names what was mapped) replaces the earlier figure instead of adding to it."""
     split = split_savings(records)
     return _saving_total(MONITORING, split.counted, split.superseded)
 

@@ -12,21 +12,6 @@ def j_to_kwh(energy_j: float) -> float:
     return energy_j / J_PER_KWH
 
 
-def kwh_to_j(energy_kwh: float) -> float:
-    """Kilowatt-hours → joules."""
-    return energy_kwh * J_PER_KWH
-
-
 def co2e_kg(energy_j: float, intensity_g_per_kwh: float, pue: float = 1.0) -> float:
     """Emissions in kgCO2e of ``energy_j`` joules at ``intensity_g_per_kwh``, times facility PUE."""
     return j_to_kwh(energy_j) * pue * intensity_g_per_kwh / 1000.0
-
-
-def kg_to_g(mass_kg: float) -> float:
-    """Kilograms → grams."""
-    return mass_kg * 1000.0
-
-
-def tonnes_to_kg(mass_t: float) -> float:
-    """Metric tonnes → kilograms."""
-    return mass_t * 1000.0

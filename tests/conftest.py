@@ -16,8 +16,40 @@ needs_shared_data = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A throwaway PostgreSQL cluster for the session (see ``tests/pg_cluster.py``)."""
+    from tests import pg_cluster
+
+    reason = pg_cluster.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    server = pg_cluster.start()
+    try:
+        yield server
+    finally:
+        pg_cluster.stop(server)
+
+
 @pytest.fixture()
-def ctx(tmp_path: Path):
+def pg_url(postgres_server):
+    """A fresh, empty database on the session's PostgreSQL cluster, dropped afterwards."""
+    url = postgres_server.create_database()
+    yield url
+    postgres_server.drop_database(url)
+
+
+@pytest.fixture()
+def ledger_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """SQLite under tmp_path; ``parametrize("ledger_url", BACKENDS, indirect=True)`` adds
+    PostgreSQL (``pg_cluster.BACKENDS``)."""
+    from tests import pg_cluster
+
+    return pg_cluster.url_for(request, getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture()
+def ctx(tmp_path: Path, ledger_url: str):
     """An AppContext with a temp ledger, temp cache/models dirs, and the shipped data dir.
 
     The zone is stated explicitly (US-CISO, 2022 EIA-930 derived annual mean) because greenstack
@@ -34,7 +66,7 @@ def ctx(tmp_path: Path):
         data_dir=PROJECT_ROOT / "data",
         cache_dir=cache,
         models_dir=tmp_path / "models",
-        ledger=Ledger(f"sqlite:///{tmp_path / 'ledger.db'}"),
+        ledger=Ledger(ledger_url),
         meter=Meter(),
         carbon=resolve_source(zone="US-CISO"),
     )

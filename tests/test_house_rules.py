@@ -26,35 +26,8 @@ SHARED_SURFACE_HELPERS = frozenset({
 # line when the owner fixes it). A listed import inside a cycle is left out of the cycle search,
 # so each cycle is listed by its edge that points up (domain → service, pipeline → service).
 ALLOWED: dict[tuple[str, str], str] = {
-    # maintenance (refactor, phase 2: surfaces through the service)
-    ("apps.maintenance.cli", "apps.maintenance.fetch"): "refactor",
-    ("apps.maintenance.router", "apps.maintenance.data"): "refactor",
-    # assistant (assistant): surfaces reach past the service; pipeline and replay import the service
-    ("apps.assistant.cli", "apps.assistant.variants"): "assistant",
-    ("apps.assistant.page", "apps.assistant.pipeline"): "assistant",
-    ("apps.assistant.page", "core.impact"): "assistant",
-    ("apps.assistant.router", "apps.assistant.queue"): "assistant",
-    ("apps.assistant.router", "apps.assistant.serving"): "assistant",
-    ("apps.assistant.pipeline", "apps.assistant.service"): "assistant (cycle)",
-    ("apps.assistant.replay", "apps.assistant.service"): "assistant (cycle)",
-    # cooling (cooling): the page runs rollouts itself, the CLI calls gate_eval; three cycles
-    ("apps.cooling.cli", "apps.cooling.gate_eval"): "cooling",
-    ("apps.cooling.page", "apps.cooling.agents"): "cooling",
-    ("apps.cooling.page", "apps.cooling.baselines"): "cooling",
-    ("apps.cooling.page", "apps.cooling.env"): "cooling",
-    ("apps.cooling.page", "apps.cooling.kpis"): "cooling",
-    ("apps.cooling.page", "apps.cooling.pipeline"): "cooling",
-    ("apps.cooling.page", "core.gates"): "cooling",
-    ("apps.cooling.page", "core.impact"): "cooling",
-    ("apps.cooling.bms_model", "apps.cooling.bms"): "cooling (cycle)",
-    ("apps.cooling.gate_eval", "apps.cooling.pipeline"): "cooling (cycle)",
-    ("apps.cooling.pipeline", "apps.cooling.service"): "cooling (cycle)",
-    # deforestation (forestmaps: cli, page; forestml: run.py)
-    ("apps.deforestation.cli", "apps.deforestation.accounting"): "forestmaps",
-    ("apps.deforestation.cli", "apps.deforestation.rasters"): "forestmaps",
+    # deforestation (forestmaps: cli; forestml: run.py)
     ("apps.deforestation.cli", "apps.deforestation.report"): "forestmaps",
-    ("apps.deforestation.cli", "apps.deforestation.schedule"): "forestmaps",
-    ("apps.deforestation.page", "apps.deforestation.pipeline"): "forestmaps",
     ("apps.deforestation.run", "apps.deforestation.service"): "forestml (cycle)",
 }
 

@@ -138,6 +138,9 @@ class ApiKeyStore:
     def create(self, scopes: Iterable[str], name: str = "") -> CreatedKey:
         """Create a key with ``scopes``; the returned token is the only copy of the secret."""
         granted = validate_scopes(scopes)
+        limit = api_keys_table.c.name.type.length
+        if limit is not None and len(name) > limit:  # PostgreSQL would refuse it mid-insert
+            raise ConfigError(f"key name is {len(name)} characters long; at most {limit} fit")
         key_id = secrets.token_hex(6)
         secret = secrets.token_urlsafe(_SECRET_BYTES)
         salt = secrets.token_bytes(16)

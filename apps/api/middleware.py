@@ -157,9 +157,24 @@ def json_nesting_depth(body: bytes) -> int:
     return int(np.cumsum(step).max(initial=0))
 
 
-# Tokens that may need the checked parse: long digit runs, NaN/Infinity, big exponents. Bodies
-# without any (nearly all) are accepted after one regex pass.
-_SUSPECT_TOKEN = re.compile(rb"\d{19,}|NaN|Infinity|[eE][+-]?\d{3,}")
+# Tokens that may need the checked parse: long digit runs, NaN/Infinity, big exponents, UTF-16
+# surrogate escapes. Bodies without any (nearly all) are accepted after one regex pass.
+_SUSPECT_TOKEN = re.compile(rb"\d{19,}|NaN|Infinity|[eE][+-]?\d{3,}|\\u[dD][89a-fA-F]")
+_LONE_SURROGATE = ("a string holds a lone UTF-16 surrogate escape (\\ud800-\\udfff without its "
+                   "pair), which is not Unicode text; send valid UTF-8 or a complete pair")
+
+
+def _encoding_problem(body: bytes) -> str | None:
+    """A message when a body JSON would read as UTF-8 is not valid UTF-8 (UTF-16/32 with their
+    byte patterns are left to the parser, which reads them too)."""
+    if json.detect_encoding(body) != "utf-8":
+        return None
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return (f"the body is not valid UTF-8 (byte 0x{body[e.start]:02x} at offset {e.start}); "
+                "send JSON encoded as UTF-8")
+    return None
 
 
 def json_body_problem(body: bytes) -> str | None:
@@ -168,8 +183,13 @@ def json_body_problem(body: bytes) -> str | None:
 
     Refused: nesting deeper than ``MAX_JSON_DEPTH``; integers outside 64 bits (a 5,000-digit
     integer would also hit Python's int-parsing limit); ``NaN``/``Infinity`` literals and floats
-    that overflow to infinity (neither can be written back as JSON, not even in an error body).
+    that overflow to infinity (neither can be written back as JSON, not even in an error body);
+    lone surrogate escapes such as ``"\\ud800"`` (no UTF-8 encoding exists for them); bytes that
+    are not UTF-8.
     """
+    problem = _encoding_problem(body)
+    if problem is not None:
+        return problem
     # At most one bracket per level: few brackets in all means no deep nesting (no scan needed).
     if body.count(b"[") + body.count(b"{") > MAX_JSON_DEPTH:
         depth = json_nesting_depth(body)
@@ -179,12 +199,16 @@ def json_body_problem(body: bytes) -> str | None:
     if not _SUSPECT_TOKEN.search(body):
         return None
     try:
-        json.loads(body, parse_constant=_reject_constant, parse_int=_int64,
-                   parse_float=_finite_float)
+        value = json.loads(body, parse_constant=_reject_constant, parse_int=_int64,
+                           parse_float=_finite_float)
     except _UnsafeJson as e:
         return str(e)
     except (ValueError, RecursionError):  # malformed JSON or text: the route's parser reports it
         return None
+    try:  # surrogate pairs decode to one character; a lone half cannot be encoded again
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return _LONE_SURROGATE
     return None
 
 

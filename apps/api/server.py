@@ -138,6 +138,9 @@ def _mount_routers(app: FastAPI) -> dict[str, str]:
         try:
             module = importlib.import_module(f"apps.{name}.router")
             app.include_router(module.router, prefix=API_PREFIX, responses=COMMON_ERROR_RESPONSES)
+            collector = getattr(module, "metrics_collector", None)  # an app's own gauges
+            if collector is not None:
+                app.state.metrics.registry.register(collector(app.state.ctx))
         except Exception as e:  # one broken app must not take the others down; /health shows it
             logger.exception("could not mount the %s router", name)
             errors[name] = f"{type(e).__name__}: {e}"

@@ -88,8 +88,9 @@ def _to_plain(value: Any) -> Any:
 
 
 def _service_for(app_name: str) -> Any:
-    """The app's cached ``service_for(ctx)`` factory, from its router or service module."""
-    for module in ("router", "service"):
+    """The app's cached ``service_for(ctx)`` factory: in its service module (the app shape), or
+    in its router for an app not yet in that shape."""
+    for module in ("service", "router"):
         mod = importlib.import_module(f"apps.{app_name}.{module}")
         factory = getattr(mod, "service_for", None)
         if factory is not None:
@@ -167,7 +168,7 @@ def build_system_router() -> APIRouter:
     """Routes every server has regardless of which apps are installed."""
     router = APIRouter()
 
-    @router.get("/health", tags=["system"])
+    @router.get("/health", tags=["system"], response_model=HealthOut)
     def health(request: Request, ctx: ContextDep) -> HealthOut:
         """Ledger reachability and, per app, whether its router is mounted and what it serves."""
         mounted = set(getattr(request.app.state, "mounted_apps", ()))
@@ -188,7 +189,8 @@ def build_system_router() -> APIRouter:
         body = request.app.state.metrics.render()
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
-    @router.get("/v1/impact", tags=["impact"], responses={404: {"description": "No ledger records for that app"}})
+    @router.get("/v1/impact", tags=["impact"], response_model=ImpactOut,
+                responses={404: {"description": "No ledger records for that app"}})
     def impact(
         ctx: ContextDep,
         _: ReadDep,

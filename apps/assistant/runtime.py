@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,10 @@ class NllResult:
 class LlamaRuntime:
     """One loaded GGUF model. Thread-safe: calls are serialised by an internal lock.
 
+    The lock is a plain :class:`threading.Lock`, not an RLock: a streamed generation is advanced
+    by whichever server worker thread pulls its next chunk, and a stream cut by its client is
+    closed from yet another thread, so the lock must be releasable by any thread.
+
     Args:
         model_path: a local GGUF file.
         n_ctx: context window in tokens.
@@ -88,11 +92,15 @@ class LlamaRuntime:
         self.n_threads = n_threads
         self.name = name or self.model_path.stem
         self.logits_all = logits_all
-        self.lock = threading.RLock()
+        self.lock = threading.Lock()
         self._llm = _load_llama(
             self.model_path, n_ctx=n_ctx, n_threads=n_threads, logits_all=logits_all
         )
         self._formatter = _chat_formatter(self._llm)
+
+    def busy(self) -> bool:
+        """True while a generation (or a perplexity window) holds the model."""
+        return self.lock.locked()
 
     @property
     def size_bytes(self) -> int:
@@ -122,11 +130,12 @@ class LlamaRuntime:
         stop: Sequence[str] | None = None,
         seed: int | None = None,
         ignore_eos: bool = False,
-    ) -> Iterator[str | Generation]:
+    ) -> Generator[str | Generation, None, None]:
         """Yield text deltas, then one final :class:`Generation` with exact token counts.
 
         ``ignore_eos`` forces exactly ``max_tokens`` tokens (fixed-length speed benchmarks).
-        The caller must exhaust the iterator; the runtime lock is held until it does.
+        The runtime lock is held until the iterator is exhausted or closed; closing it (a client
+        that went away) stops generation before the next token.
         """
         prompt_ids = self.chat_prompt_tokens(messages)
         if len(prompt_ids) + max_tokens > self.n_ctx:
@@ -149,13 +158,16 @@ class LlamaRuntime:
         parts: list[str] = []
         finish = "stop"
         chunks = self._llm.create_completion(prompt_ids, stream=True, **options)
-        for chunk in chunks:
-            choice = chunk["choices"][0]
-            if choice.get("text"):
-                parts.append(choice["text"])
-                yield choice["text"]
-            if choice.get("finish_reason"):
-                finish = choice["finish_reason"]
+        try:
+            for chunk in chunks:
+                choice = chunk["choices"][0]
+                if choice.get("text"):
+                    parts.append(choice["text"])
+                    yield choice["text"]
+                if choice.get("finish_reason"):
+                    finish = choice["finish_reason"]
+        finally:
+            chunks.close()  # a closed stream stops llama.cpp here, not at garbage collection
         # llama.cpp evaluates every sampled token except the last one (EOS or the length cut), so
         # the context length gives the exact completion count that non-streaming usage reports.
         evaluated = int(self._llm.n_tokens) - len(prompt_ids)

@@ -83,6 +83,49 @@ class ChatCompletionRequest(BaseModel):
         return [self.stop] if isinstance(self.stop, str) else list(self.stop)
 
 
+class ModelEntry(BaseModel):
+    """One ``/v1/models`` entry (OpenAI shape)."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str = "greenstack"
+
+
+class ModelList(BaseModel):
+    """``GET /v1/models``."""
+
+    object: Literal["list"] = "list"
+    data: list[ModelEntry]
+
+
+class ChatCompletion(BaseModel):
+    """A ``chat.completion`` with greenstack usage (energy, CO2e, method, cache) and GreenPT
+    ``impact``; streams send ``chat.completion.chunk`` events instead (text/event-stream)."""
+
+    model_config = ConfigDict(extra="allow")
+    id: str
+    object: Literal["chat.completion"] = "chat.completion"
+    created: int
+    model: str
+    choices: list[dict[str, Any]]
+    usage: dict[str, Any]
+    impact: dict[str, Any]
+    citations: list[str] | None = None
+
+
+class AssistantStats(BaseModel):
+    """``GET /v1/assistant/stats``: cumulative totals, queue, batch-engine utilisation."""
+
+    totals: dict[str, float]
+    queue: dict[str, float]
+    batching: dict[str, Any]
+    exact_cache_entries: int
+    model: str
+    served_reason: str
+    session_id: str
+
+
 def impact_object(wall_s: float, energy_j: float, co2e_g: float) -> dict[str, Any]:
     """GreenPT ``impact``: time in ms, energy in Wms (= mJ), emissions in µgCO2e."""
     return {

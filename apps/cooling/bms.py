@@ -32,12 +32,12 @@ from sqlalchemy import (
     select,
 )
 
-from apps.cooling.baselines import HeuristicController
 from apps.cooling.env import build_observation
 from apps.cooling.grid import tou_price
 from apps.cooling.safety import OFFICE_ENVELOPE, action_to_setpoint, clamp, rate_limit_since
 from apps.cooling.schemas import SignalEventIn, TelemetryIn, parse_duration, validate_points
 from core.errors import ConfigError, DataError
+from core.ledger import create_tables
 
 log = logging.getLogger(__name__)
 STALE_AFTER = timedelta(minutes=30)
@@ -75,7 +75,7 @@ class BmsService:
     def __init__(self, ctx: Any, card_path: Path) -> None:
         self.ctx, self.card_path = ctx, card_path
         self.engine = ctx.ledger.engine
-        _meta.create_all(self.engine, checkfirst=True)
+        create_tables(self.engine, _meta)  # safe when several server workers start at once
         self.envelope = OFFICE_ENVELOPE
         self._policy: tuple[Any, str] | None = None
         self._policy_stamp: float | None = None
@@ -184,9 +184,17 @@ class BmsService:
         policy, version = self._load_policy()
         state = {"occupied": occupied, "occupied_within_h": [occupied] * 4, "ci_now": grid["ci_now"],
                  "ci_24h": grid["ci_24h"], "dr_now": grid["dr_now"], "month": local.month}
-        target = action_to_setpoint(policy.act(obs, state), occupied, env)
-        setpoint = clamp(rate_limit_since(target, known), env)
+        target = action_to_setpoint(float(np.asarray(policy.act(obs, state)).reshape(-1)[0]),
+                                    occupied, env)
         constraints = [f"clamped to [{env.min_c}, {env.max_c}] degC"]
+        if grid["dr_now"] and target < env.comfort_high_c:
+            target = env.comfort_high_c  # shed: hold the comfort edge while the event lasts
+            events = ", ".join(f"{s['program_id']} {s['type']} {s['value']:g}"
+                               + (" kW" if s["type"] == "IMPORT_CAPACITY_LIMIT" else "")
+                               for s in grid["dr_events"])
+            constraints.append(f"demand-response event in force ({events}): setpoint held at the "
+                               f"comfort edge {env.comfort_high_c:g} degC to shed cooling load")
+        setpoint = clamp(rate_limit_since(target, known), env)
         if not known:
             constraints.append("no setpoint reported or issued in the last hour: nothing to "
                                "rate-limit against")
@@ -247,6 +255,7 @@ class BmsService:
         dr = [s for s in sig if s["type"] in ("SIMPLE", "IMPORT_CAPACITY_LIMIT") and s["value"] > 0]
         return {"ci_now": float(ci[0]), "ci_24h": ci, "price": price,
                 "dr_now": any(s["start"] <= now < s["end"] for s in dr),
+                "dr_events": [s for s in dr if s["start"] <= now < s["end"]],
                 "dr_soon": any(s["start"] < now + timedelta(hours=3) for s in dr)}
 
     def _ci_at(self, t: datetime, sig: list[dict]) -> float:
@@ -287,8 +296,3 @@ class BmsService:
                 "method": ("modelled: sum over issued recommendations of a one-hour ISO 13790 "
                            "5R1C projection, naive schedule minus recommendation; not metered"),
                 "model_versions": sorted({r["model_version"] for r in written})}
-
-
-def heuristic_fallback() -> tuple[Any, str]:
-    """The tuned-rule controller with default parameters, when no agent has been trained."""
-    return HeuristicController(OFFICE_ENVELOPE), "heuristic-rules/default (no trained agent yet)"

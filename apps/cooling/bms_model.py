@@ -1,5 +1,8 @@
 """What the BMS endpoints run: the served policy (from the model card) and the one-hour 5R1C
-projection that states expected kWh / kgCO2 against the naive schedule."""
+projection that states expected kWh / kgCO2 against the naive schedule. The projection steps the
+simulator's own office zone (:class:`apps.cooling.office.OfficeZone`, same constants and gain
+terms as training and evaluation), so reported savings come from the model the agent is judged on.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,8 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
-from apps.cooling.office import OfficeDrivers, OfficeZone
-from apps.cooling.safety import Envelope, rate_limit
+from apps.cooling.office import OfficeZone
+from apps.cooling.safety import OFFICE_ENVELOPE, Envelope, rate_limit
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +21,6 @@ def served_policy(card_path: Path, envelope: Envelope,
     """(controller, model version). The compact policy only if its latest gate passed on the eval
     set the service would gate on now (``apps.cooling.gate_eval``; ``data_dir`` holds the held-out
     weather/grid files) and its KPI deltas held; else the agent; else the rule-based fallback."""
-    from apps.cooling.bms import heuristic_fallback
     from apps.cooling.compact import NumpyPolicy
     from apps.cooling.gate_eval import eval_version_now
     from core.errors import ModelError
@@ -51,6 +51,17 @@ def served_policy(card_path: Path, envelope: Envelope,
     return heuristic_fallback()
 
 
+def heuristic_fallback() -> tuple[Any, str]:
+    """The tuned-rule controller with default parameters, when no agent has been trained."""
+    from apps.cooling.baselines import HeuristicController
+
+    return HeuristicController(OFFICE_ENVELOPE), "heuristic-rules/default (no trained agent yet)"
+
+
+STEPS_PER_HOUR = 4
+STEP_S = 900.0
+
+
 def project_hour(zone_temp_c: float, outdoor_c: float, occupied: bool, setpoint_c: float,
                  baseline_setpoint_c: float, ci_g_per_kwh: float) -> dict[str, float]:
     """Electricity (kWh) and kgCO2 of the next hour for the recommendation and the baseline, on
@@ -59,19 +70,12 @@ def project_hour(zone_temp_c: float, outdoor_c: float, occupied: bool, setpoint_
     out: dict[str, float] = {}
     for label, sp in (("", setpoint_c), ("baseline_", baseline_setpoint_c)):
         zone = OfficeZone()
-        p, af = zone.p, zone.p.floor_area_m2
-        people = af / p.people_m2_per_person * p.people_sensible_w
-        gains = people + af * (p.equipment_w_m2 + p.lighting_w_m2) if occupied else (
-            af * p.equipment_w_m2 * p.standby_fraction)
-        vent = 1200.0 * (p.vent_l_s_m2 / 1000.0 * af if occupied else 0.0) + (
-            1200.0 * p.infiltration_ach * af * p.height_m / 3600.0)
-        d = OfficeDrivers(np.full(4, outdoor_c), np.full(4, gains), np.zeros(4),
-                          np.full(4, occupied), np.full(4, vent))
+        d = zone.held_drivers(outdoor_c, occupied, STEPS_PER_HOUR)
         zone.reset(zone_temp_c)
         current, kwh = zone_temp_c, 0.0
-        for k in range(4):
-            current = rate_limit(current, sp, 900.0)
-            kwh += zone.step(d, k, current, 900.0).elec_w / 1000.0 * 0.25
+        for k in range(STEPS_PER_HOUR):
+            current = rate_limit(current, sp, STEP_S)
+            kwh += zone.step(d, k, current, STEP_S).elec_w / 1000.0 * STEP_S / 3600.0
         out[f"{label}kwh"] = kwh
         out[f"{label}kg"] = kwh * ci_g_per_kwh / 1000.0
     return out

@@ -13,8 +13,6 @@ from typing import Any
 
 import numpy as np
 
-from apps.cooling.env import OBS_DIM
-
 AGREEMENT_TOL = 0.1
 HIDDEN = 32
 AUGMENT_COPIES = 4  # noisy copies of each visited state, labelled by the teacher
@@ -22,7 +20,8 @@ AUGMENT_NOISE = 0.15  # std of the noise, in (unit-scaled) observation units
 
 
 def action_agreement(targets: Any, predictions: Any) -> float:
-    """Share of rows where |prediction - target| <= 0.1 (targets = reference actions)."""
+    """Share of actions where |prediction - target| <= 0.1 (targets = reference actions; with a
+    tank, each of the two action components counts)."""
     y = np.asarray(targets, float).reshape(-1)
     p = np.asarray(predictions, float).reshape(-1)
     return float(np.mean(np.abs(p - y) <= AGREEMENT_TOL))
@@ -43,8 +42,9 @@ class NumpyPolicy:
         h = np.tanh(np.asarray(obs, np.float32) @ self.w1 + self.b1)
         return np.tanh(h @ self.w2 + self.b2)
 
-    def act(self, obs: np.ndarray, state: dict[str, Any]) -> float:
-        return float(self.predict(obs.reshape(1, -1))[0, 0])
+    def act(self, obs: np.ndarray, state: dict[str, Any]) -> Any:
+        out = self.predict(obs.reshape(1, -1))[0]
+        return float(out[0]) if out.size == 1 else out.astype(float)
 
     @property
     def size_bytes(self) -> int:
@@ -60,7 +60,8 @@ class NumpyPolicy:
 
 
 def distill_policy(teacher: Any, obs: np.ndarray, epochs: int = 120, seed: int = 0) -> NumpyPolicy:
-    """Distil the torch actor ``teacher`` on observations ``obs`` (N, 24) into a NumpyPolicy.
+    """Distil the torch actor ``teacher`` on observations ``obs`` (N, 24; 25 with a tank) into a
+    NumpyPolicy with the teacher's action size.
 
     The visited states are widened with noisy copies (labelled by the teacher) so the student
     also matches the teacher near, not only on, the training trajectory."""
@@ -69,8 +70,10 @@ def distill_policy(teacher: Any, obs: np.ndarray, epochs: int = 120, seed: int =
     from core.compress import distill
 
     torch.manual_seed(seed)
-    student = torch.nn.Sequential(torch.nn.Linear(OBS_DIM, HIDDEN), torch.nn.Tanh(),
-                                  torch.nn.Linear(HIDDEN, 1), torch.nn.Tanh())
+    with torch.no_grad():  # the teacher's action size (1, or 2 with a tank); uses no RNG
+        n_out = int(teacher(torch.as_tensor(obs[:1], dtype=torch.float32)).shape[-1])
+    student = torch.nn.Sequential(torch.nn.Linear(obs.shape[1], HIDDEN), torch.nn.Tanh(),
+                                  torch.nn.Linear(HIDDEN, n_out), torch.nn.Tanh())
     rng = np.random.default_rng(seed)
     noisy = [obs + rng.normal(0.0, AUGMENT_NOISE, obs.shape) for _ in range(AUGMENT_COPIES)]
     widened = np.clip(np.concatenate([obs, *noisy]), -10.0, 10.0)
@@ -80,7 +83,7 @@ def distill_policy(teacher: Any, obs: np.ndarray, epochs: int = 120, seed: int =
     perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
     batches = [(x[perm[i:i + 256]], y[perm[i:i + 256]]) for i in range(0, len(x), 256)]
     result = distill(teacher, student, batches, epochs=epochs, alpha=1.0, task="regression", lr=3e-3)
-    model = result.model if hasattr(result, "model") else result
+    model: Any = result.model if hasattr(result, "model") else result
     lin1, lin2 = model[0], model[2]
     return NumpyPolicy(lin1.weight.detach().numpy().T.copy(), lin1.bias.detach().numpy().copy(),
                        lin2.weight.detach().numpy().T.copy(), lin2.bias.detach().numpy().copy())
@@ -98,7 +101,8 @@ def gate_eval_set(teacher: Any, obs: np.ndarray, slices: dict[str, np.ndarray]) 
     from core.gates import EvalSet
 
     with torch.no_grad():
-        ref_actions = teacher(torch.as_tensor(obs, dtype=torch.float32)).numpy().reshape(-1)
+        ref = teacher(torch.as_tensor(obs, dtype=torch.float32)).numpy().reshape(len(obs), -1)
+    ref_actions = ref.reshape(-1) if ref.shape[1] == 1 else ref  # (N,) or (N, 2) with a tank
     return EvalSet(name="cooling-heldout-states", inputs=obs.astype(np.float32),
                    targets=ref_actions, slices=slices)
 
@@ -110,12 +114,17 @@ def gate_compact(teacher: Any, compact: NumpyPolicy, obs: np.ndarray, slices: di
 
     from core.gates import BenchmarkConfig, Candidate, GateSpec, evaluate_gate
 
+    def rows(out: np.ndarray, n: int) -> np.ndarray:  # (n,) for one action, (n, 2) with a tank
+        out = out.reshape(n, -1)
+        return out.reshape(-1) if out.shape[1] == 1 else out
+
     def ref_predict(batch: Any) -> np.ndarray:
         with torch.no_grad():
-            return teacher(torch.as_tensor(np.asarray(batch), dtype=torch.float32)).numpy().reshape(-1)
+            out = teacher(torch.as_tensor(np.asarray(batch), dtype=torch.float32)).numpy()
+        return rows(out, len(batch))
 
     def cand_predict(batch: Any) -> np.ndarray:
-        return compact.predict(np.asarray(batch)).reshape(-1)
+        return rows(compact.predict(np.asarray(batch)), len(batch))
 
     eval_set = gate_eval_set(teacher, obs, slices)
     spec = GateSpec(metric="action_agreement", metric_fn=action_agreement, higher_is_better=True,

@@ -93,6 +93,11 @@ class DataHall:
     def reset(self, temp_c: float) -> None:
         self.temp_c = float(temp_c)
 
+    @property
+    def cooling_capacity_w(self) -> float:
+        """Largest thermal cooling the plant delivers, W."""
+        return self.p.cooling_capacity_factor * self.p.it_design_kw * 1e3
+
     def server_fan_w(self, it_w: float, inlet_c: float) -> float:
         """Extra server fan power above the knee (cube law on a linear speed rise), W."""
         p = self.p

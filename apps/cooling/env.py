@@ -3,9 +3,12 @@
 Observation (float32, 24 values, roughly unit-scaled): sin/cos of local hour and day of year,
 occupied now / within the next hour, outdoor temperature now and forecast +1/+3/+6 h, controlled
 temperature, current setpoint, carbon intensity now and its 24 h forecast as eight 3-hour means,
-price, demand-response event now / within 3 h. Forecasts are perfect (taken from the files).
-Action: one value in [-1, 1] = setpoint offset around the envelope's reference (see
-:mod:`apps.cooling.safety`); the setpoint is clamped and rate-limited (1 K / 15 min).
+price, demand-response event now / within 3 h; with a chilled-water tank
+(:mod:`apps.cooling.storage`) a 25th value, its state of charge. Forecasts are perfect (taken
+from the files). Action: one value in [-1, 1] = setpoint offset around the envelope's reference
+(see :mod:`apps.cooling.safety`); the setpoint is clamped and rate-limited (1 K / 15 min). With a
+tank a second value in [-1, 1] charges (> 0) or discharges (< 0) it. Without a tank (the
+default) the env is exactly the one without storage support.
 Reward: -(lambda_E kWh + lambda_C kgCO2 + lambda_T discomfort K h + lambda_DR kWh over the DR
 limit), per 100 m2 of floor.
 """
@@ -21,6 +24,7 @@ import numpy as np
 
 from apps.cooling.safety import ENVELOPES, Envelope, action_to_setpoint, clamp, rate_limit
 from apps.cooling.scenario import ScenarioSpec, build_scenario, default_train_spec, make_building
+from apps.cooling.storage import Tank, TankParams
 
 OBS_DIM = 24
 SEASON_FIRST_DAY = 151  # 1 June (0-based day of 2022)
@@ -39,14 +43,19 @@ class RewardWeights:
 
 
 DR_LIMIT_W_M2 = {"office": 15.0, "datahall": 40.0}  # HVAC import limit during DR events
+# Random demand-response events in training (``random_dr``): each weekday of an episode has an
+# event 14-18 h local with this probability (the scheduled events are 10 days per summer).
+RANDOM_DR_DAY_PROBABILITY = 0.3
+DR_HOURS = (14, 18)
 
 
 def build_observation(*, hour: float, day: int, occupied: bool, occupied_next: bool,
                       outdoor_c: float, outdoor_forecast_c: np.ndarray, temp_c: float,
                       setpoint_c: float, ci_g_per_kwh: float, ci_3h_means_24h: np.ndarray,
                       price_usd_per_kwh: float, dr_now: bool, dr_soon: bool,
-                      envelope: Envelope) -> np.ndarray:
-    """The 24-value observation (shared by the env and the BMS service so both see the same)."""
+                      envelope: Envelope, soc: float | None = None) -> np.ndarray:
+    """The 24-value observation (shared by the env and the BMS service so both see the same);
+    25 values with a tank's state of charge ``soc`` (0..1)."""
     ref = envelope.reference_occupied_c + envelope.temp_offset_k
     obs = np.concatenate([
         [np.sin(2 * np.pi * hour / 24), np.cos(2 * np.pi * hour / 24),
@@ -57,6 +66,7 @@ def build_observation(*, hour: float, day: int, occupied: bool, occupied_next: b
          ci_g_per_kwh / 500.0],
         np.asarray(ci_3h_means_24h, float) / 500.0,
         [price_usd_per_kwh / 0.2, float(dr_now), float(dr_soon)],
+        [] if soc is None else [float(soc)],
     ])
     return np.clip(obs, -10.0, 10.0).astype(np.float32)
 
@@ -68,7 +78,8 @@ class CoolingEnv(gym.Env):
 
     def __init__(self, specs: Sequence[ScenarioSpec] | None = None, building: str = "office",
                  episode_days: int = 7, control_step_min: int = 60, dt_s: float = 900.0,
-                 weights: RewardWeights | None = None, random_start: bool = True) -> None:
+                 weights: RewardWeights | None = None, random_start: bool = True,
+                 storage_kwh: float = 0.0, random_dr: bool = False) -> None:
         super().__init__()
         self.specs = tuple(specs) if specs else (default_train_spec(building),)
         if any(s.building != building for s in self.specs):
@@ -81,13 +92,17 @@ class CoolingEnv(gym.Env):
         self.substeps = int(control_step_min * 60 // dt_s)
         self.weights = weights or RewardWeights()
         self.random_start = random_start
-        self.observation_space = gym.spaces.Box(-10.0, 10.0, (OBS_DIM,), np.float32)
-        self.action_space = gym.spaces.Box(-1.0, 1.0, (1,), np.float32)
+        self.tank = Tank(TankParams(float(storage_kwh))) if storage_kwh > 0 else None
+        self.random_dr = bool(random_dr)
+        n_obs, n_act = (OBS_DIM, 1) if self.tank is None else (OBS_DIM + 1, 2)
+        self.observation_space = gym.spaces.Box(-10.0, 10.0, (n_obs,), np.float32)
+        self.action_space = gym.spaces.Box(-1.0, 1.0, (n_act,), np.float32)
         self.scenarios = [build_scenario(s, self.dt_s) for s in self.specs]
         self.sc = self.scenarios[0]
         self.building = make_building(building)
         self.k = self.k_end = 0
         self.setpoint_c = self.envelope.reference_occupied_c
+        self.dr_event = self.sc.dr_event
 
     # -- gymnasium API -------------------------------------------------------------------
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None):
@@ -106,12 +121,15 @@ class CoolingEnv(gym.Env):
         self.k = day * 24 * sph
         self.k_end = min(self.k + self.episode_days * 24 * sph, self.sc.n_steps)
         self._warm_up(float(self.np_random.uniform(-1.0, 1.0)))
+        self.dr_event = self._random_dr() if self.random_dr else self.sc.dr_event
+        if self.tank is not None:
+            self.tank.reset()
         return self._obs(), {"scenario": self.sc.spec.label, "start_day": day}
 
     def step(self, action):
-        target = action_to_setpoint(float(np.asarray(action).reshape(-1)[0]),
-                                    bool(self.sc.occupied[self.k]), self.envelope)
-        info = self._advance(target)
+        a = np.asarray(action, dtype=float).reshape(-1)
+        target = action_to_setpoint(float(a[0]), bool(self.sc.occupied[self.k]), self.envelope)
+        info = self._advance(target, float(a[1]) if self.tank is not None and a.size > 1 else 0.0)
         w = self.weights
         reward = -(w.energy_per_kwh * info["elec_kwh"] + w.co2_per_kg * info["co2_kg"]
                    + w.discomfort_per_kh * info["discomfort_kh"] + w.dr_per_kwh * info["dr_excess_kwh"])
@@ -131,11 +149,30 @@ class CoolingEnv(gym.Env):
         self.setpoint_c = env.reference_unoccupied_c if not self.sc.occupied[self.k] else env.reference_occupied_c
         self.temp_c = self.setpoint_c + env.temp_offset_k
 
-    def _advance(self, target_c: float) -> dict[str, Any]:
+    def _random_dr(self) -> np.ndarray:
+        """Random events for this episode: weekday afternoons, see RANDOM_DR_DAY_PROBABILITY."""
+        sc, sph = self.sc, self.sc.steps_per_hour
+        mask = np.zeros(sc.n_steps)
+        for day in range(self.k // (24 * sph), -(-self.k_end // (24 * sph))):
+            start = day * 24 * sph
+            weekday = bool(sc.occupied[start:start + 24 * sph].any())
+            if weekday and self.np_random.random() < RANDOM_DR_DAY_PROBABILITY:
+                mask[start + DR_HOURS[0] * sph:start + DR_HOURS[1] * sph] = 1.0
+        return mask
+
+    def _with_tank(self, out: Any, command: float) -> Any:
+        """The step's electricity with the tank charged or discharged (see apps.cooling.storage)."""
+        assert self.tank is not None
+        mech_w = out.cooling_w * (1.0 - out.free_cooling)
+        ts = self.tank.step(command, mech_w, self.building.cooling_capacity_w, self.dt_s)
+        delta_w = (ts.chiller_w_th - mech_w) / out.cop
+        return out._replace(elec_w=out.elec_w + delta_w, cooling_elec_w=out.cooling_elec_w + delta_w)
+
+    def _advance(self, target_c: float, storage_command: float = 0.0) -> dict[str, Any]:
         sc, env, dt_h = self.sc, self.envelope, self.dt_s / 3600.0
         acc = dict(elec_kwh=0.0, cooling_elec_kwh=0.0, co2_kg=0.0, co2_marginal_kg=0.0, cost_usd=0.0,
                    discomfort_kh=0.0, occupied_h=0.0, outside_band_h=0.0, dr_excess_kwh=0.0,
-                   peak_kw=0.0)
+                   peak_kw=0.0, dr_event_h=0.0, dr_within_h=0.0, dr_event_kwh=0.0)
         dr_limit_kw = DR_LIMIT_W_M2[self.building_kind] * sc.floor_area_m2 / 1000.0
         for _ in range(self.substeps):
             if self.k >= sc.n_steps:
@@ -143,6 +180,8 @@ class CoolingEnv(gym.Env):
             k = self.k
             self.setpoint_c = clamp(rate_limit(self.setpoint_c, target_c, self.dt_s), env)
             out = self.building.step(sc.drivers, k, self.setpoint_c, self.dt_s)
+            if self.tank is not None:
+                out = self._with_tank(out, storage_command)
             kw = out.elec_w / 1000.0
             kwh = kw * dt_h
             acc["elec_kwh"] += kwh
@@ -151,8 +190,12 @@ class CoolingEnv(gym.Env):
             acc["co2_marginal_kg"] += kwh * sc.ci_marginal_g_per_kwh[k] / 1000.0
             acc["cost_usd"] += kwh * sc.price_usd_per_kwh[k]
             acc["peak_kw"] = max(acc["peak_kw"], kw)
-            if sc.dr_event[k]:
-                acc["dr_excess_kwh"] += max(kw - dr_limit_kw, 0.0) * dt_h
+            if self.dr_event[k]:
+                excess_kw = max(kw - dr_limit_kw, 0.0)
+                acc["dr_excess_kwh"] += excess_kw * dt_h
+                acc["dr_event_h"] += dt_h
+                acc["dr_within_h"] += dt_h * (excess_kw <= 0.0)
+                acc["dr_event_kwh"] += kwh
             if out.occupied:
                 dev = max(env.comfort_low_c - out.temp_c, out.temp_c - env.comfort_high_c, 0.0)
                 acc["discomfort_kh"] += dev * dt_h
@@ -161,7 +204,9 @@ class CoolingEnv(gym.Env):
             self.temp_c = out.temp_c
             self.k += 1
         acc.update(temp_c=self.temp_c, setpoint_c=self.setpoint_c, outdoor_c=float(sc.temp_out_c[self.k - 1]),
-                   ci_g_per_kwh=float(sc.ci_g_per_kwh[self.k - 1]), step=self.k - 1)
+                   ci_g_per_kwh=float(sc.ci_g_per_kwh[self.k - 1]), step=self.k - 1,
+                   soc=self.tank.soc if self.tank is not None else 0.0,
+                   dr_event=float(self.dr_event[self.k - 1]))
         return acc
 
     # -- observation ---------------------------------------------------------------------
@@ -172,13 +217,14 @@ class CoolingEnv(gym.Env):
         ci24 = np.take(sc.ci_g_per_kwh, ahead, mode="wrap").reshape(8, 3 * sph).mean(axis=1)
         fc = np.take(sc.temp_out_c, [k + sph, k + 3 * sph, k + 6 * sph], mode="wrap")
         occ_next = np.take(sc.occupied, k + sph, mode="wrap")
-        dr_soon = np.take(sc.dr_event, np.arange(k, k + 3 * sph), mode="wrap").max()
+        dr_soon = np.take(self.dr_event, np.arange(k, k + 3 * sph), mode="wrap").max()
         return build_observation(
             hour=hour, day=day, occupied=bool(sc.occupied[k]), occupied_next=bool(occ_next),
             outdoor_c=float(sc.temp_out_c[k]), outdoor_forecast_c=fc, temp_c=self.temp_c,
             setpoint_c=self.setpoint_c, ci_g_per_kwh=float(sc.ci_g_per_kwh[k]),
             ci_3h_means_24h=ci24, price_usd_per_kwh=float(sc.price_usd_per_kwh[k]),
-            dr_now=bool(sc.dr_event[k]), dr_soon=bool(dr_soon), envelope=self.envelope)
+            dr_now=bool(self.dr_event[k]), dr_soon=bool(dr_soon), envelope=self.envelope,
+            soc=self.tank.soc if self.tank is not None else None)
 
     # -- for rule-based controllers ------------------------------------------------------
     def control_state(self) -> dict[str, Any]:
@@ -190,13 +236,18 @@ class CoolingEnv(gym.Env):
             "ci_now": float(sc.ci_g_per_kwh[k]),
             "ci_24h": np.take(sc.ci_g_per_kwh, np.arange(k, k + 24 * sph, sph), mode="wrap"),
             "day_of_year": int(sc.day_of_year[k]), "month": int(sc.weather.local_times[k // sph].month),
-            "temp_c": self.temp_c, "setpoint_c": self.setpoint_c, "dr_now": bool(sc.dr_event[k]),
+            "temp_c": self.temp_c, "setpoint_c": self.setpoint_c, "dr_now": bool(self.dr_event[k]),
             "outdoor_c": float(sc.temp_out_c[k]),
+            "price_24h": np.take(sc.price_usd_per_kwh, np.arange(k, k + 24 * sph, sph), mode="wrap"),
+            "price_now": float(sc.price_usd_per_kwh[k]),
+            "storage": self.tank is not None, "soc": self.tank.soc if self.tank is not None else 0.0,
         }
 
     def describe(self) -> dict[str, Any]:
         """What this env is, for model cards."""
         return {"building": self.building_kind, "scenarios": [s.label for s in self.specs],
+                "storage_kwh_th": self.tank.p.capacity_kwh_th if self.tank is not None else 0.0,
+                "random_dr": self.random_dr,
                 "episode_days": self.episode_days, "control_step_min": self.substeps * self.dt_s / 60,
                 "dt_s": self.dt_s, "weights": asdict(self.weights), "envelope": asdict(self.envelope)}
 

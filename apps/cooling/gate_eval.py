@@ -37,6 +37,7 @@ PACKAGE = "apps.cooling"
 # (teacher actions as targets, the EvalSet itself). Their imports inside the package are followed.
 ROOT_MODULES = ("apps.cooling.train", "apps.cooling.compact")
 UNRECORDED = "unrecorded"
+GATE_FIRST_DAY = 181  # 1 July (0-based day of 2022): the gate's held-out rollouts start here
 _PACKAGE_DIR = Path(__file__).resolve().parent
 
 
@@ -115,7 +116,8 @@ def eval_version_now(card: ModelCard, card_path: Path, data_dir: Path | None) ->
                                       "from (written before this check); rerun `greenstack run cooling`")
     teacher = card_path.parent / (card.reference.path or "")
     try:
-        now = gate_eval_inputs(teacher, held_out_specs(stored.building, data_dir), stored.building,
+        split = str(card.protocol.get("plan", {}).get("split", "default"))
+        now = gate_eval_inputs(teacher, held_out_specs(stored.building, data_dir, split), stored.building,
                                stored.days, stored.start_day)
     except DataError as e:
         return EvalSetNow(UNRECORDED, f"cannot fingerprint the eval set's inputs now: {e}")
@@ -127,49 +129,14 @@ def eval_version_now(card: ModelCard, card_path: Path, data_dir: Path | None) ->
 
 @dataclass(frozen=True)
 class Recheck:
-    """Outcome of :func:`recheck_card`: the eval set rebuilt now vs the one the gate ran on."""
+    """Outcome of :func:`apps.cooling.gating.recheck_card`: the eval set rebuilt now vs the one
+    the gate ran on."""
 
     card_path: str
     gated_version: str
     rebuilt_version: str
     recorded: bool  # True: the inputs were written to the card; serving accepts the gate
     reason: str
-
-
-def recheck_card(card_path: Path, data_dir: Path | None) -> Recheck:
-    """Rebuild the gate's eval set from the card's teacher and plan with today's code and data.
-
-    If its content version equals the latest gate's, record the inputs in the card (serving then
-    accepts that gate without retraining); otherwise leave the card as it is and say so. For cards
-    written before the card recorded its inputs. Costs torch + one rollout (seconds to minutes).
-    """
-    from apps.cooling.agents import actor_network, load_model
-    from apps.cooling.compact import gate_eval_set
-    from apps.cooling.pipeline import JULY_FIRST_DAY
-    from apps.cooling.scenario import held_out_specs
-    from apps.cooling.train import rollout_states
-    from core.errors import ModelError
-    from core.gates import ModelCard
-
-    card = ModelCard.load(card_path)
-    gate = card.latest_gate
-    if gate is None or not card.reference.path:
-        raise ModelError(f"{card_path} has no gate or no reference file; run `greenstack run cooling`")
-    building = str(card.protocol.get("building", "office"))
-    days = min(card.protocol.get("plan", {}).get("eval_days") or 14, 14)  # as the pipeline gates
-    teacher_path = card_path.parent / card.reference.path
-    specs = held_out_specs(building, data_dir)
-    inputs = gate_eval_inputs(teacher_path, specs, building, days, JULY_FIRST_DAY)
-    teacher = load_model(teacher_path, str(card.metrics.get("agent_algo", "sac")))
-    obs, slices = rollout_states(teacher, specs, building, days=days, start_day=JULY_FIRST_DAY)
-    rebuilt = gate_eval_set(actor_network(teacher), obs, slices).version
-    gated = str(gate.get("eval_version"))
-    if rebuilt != gated:
-        return Recheck(str(card_path), gated, rebuilt, False, "the eval set built now differs from "
-                       "the one the gate ran on; rerun `greenstack run cooling` to gate again")
-    protocol = {**card.protocol, CARD_KEY: card_entry(rebuilt, inputs)}
-    card.model_copy(update={"protocol": protocol}).save(card_path)
-    return Recheck(str(card_path), gated, rebuilt, True, "same eval set; its inputs are now recorded")
 
 
 def rollout_code_sha256() -> str:

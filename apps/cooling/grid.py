@@ -92,10 +92,13 @@ def _on_calendar(series: pd.Series, weather: WeatherYear, path: Path,
 
 
 def _fossil_mix_series(path: Path) -> pd.Series:
+    from core.carbon.hourly import read_grid_frame
+
+    frame = read_grid_frame(path)  # names an unnamed UTC-timestamp first column "timestamp"
     try:
-        df = pd.read_csv(path, index_col="timestamp", parse_dates=["timestamp"])
-    except (ValueError, KeyError, OSError) as e:
-        raise DataError(f"{path}: cannot read fuel-mix columns ({e}); expected EIA-930 format") from e
+        df = frame.set_index(pd.to_datetime(frame["timestamp"], utc=True, format="ISO8601"))
+    except (ValueError, TypeError) as e:
+        raise DataError(f"{path}: cannot read fuel-mix timestamps ({e}); expected EIA-930 format") from e
     missing = [c for c in FOSSIL_G_PER_KWH if c not in df.columns]
     if missing:
         raise DataError(f"{path}: fuel columns {missing} missing; need COL, NG, OIL for the marginal estimate")

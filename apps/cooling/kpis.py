@@ -3,7 +3,10 @@
 Definitions follow BOPTEST (Blum et al., J. Build. Perf. Sim. 14(5), 2021): energy and emissions
 per floor area, cost, thermal discomfort in K h (deviation of the controlled temperature outside
 the comfort band, summed over occupied time), peak electric demand (15-minute mean), and the
-computation time ratio (controller time per control step / control step length).
+computation time ratio (controller time per control step / control step length). Demand
+response (OpenADR-style import limit, :data:`apps.cooling.env.DR_LIMIT_W_M2`): the share of
+event time whose 15-minute import stayed within the limit, and the electricity used in events
+(the energy shed is the naive controller's event energy minus this, see ``evaluate``).
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import numpy as np
 from apps.cooling.env import SEASON_FIRST_DAY, SEASON_LAST_DAY, CoolingEnv
 
 SUM_KEYS = ("elec_kwh", "cooling_elec_kwh", "co2_kg", "co2_marginal_kg", "cost_usd",
-            "discomfort_kh", "occupied_h", "outside_band_h", "dr_excess_kwh")
+            "discomfort_kh", "occupied_h", "outside_band_h", "dr_excess_kwh", "dr_event_h",
+            "dr_within_h", "dr_event_kwh")
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,9 @@ class Kpis:
     dr_excess_kwh: float
     compute_time_ratio: float
     days: int
+    dr_event_h: float = 0.0  # hours of demand-response events in the period
+    dr_within_limit_share: float = 1.0  # share of event time within the import limit (1: none)
+    dr_event_kwh_per_m2: float = 0.0  # electricity used during events
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -50,6 +57,8 @@ class Trace:
     outdoor_c: np.ndarray
     ci_g_per_kwh: np.ndarray
     power_kw: np.ndarray
+    soc: np.ndarray  # tank state of charge 0..1 (zeros without a tank)
+    dr_event: np.ndarray  # 1 in demand-response event hours
 
 
 def rollout(env: CoolingEnv, controller: Any, scenario: int = 0, start_day: int = SEASON_FIRST_DAY,
@@ -71,7 +80,8 @@ def rollout(env: CoolingEnv, controller: Any, scenario: int = 0, start_day: int 
             sums[key] += float(info[key])
         peak_kw = max(peak_kw, info["peak_kw"])
         rows.append((info["step"], info["temp_c"], info["setpoint_c"], info["outdoor_c"],
-                     info["ci_g_per_kwh"], info["elec_kwh"] / (env.substeps * env.dt_s / 3600.0)))
+                     info["ci_g_per_kwh"], info["elec_kwh"] / (env.substeps * env.dt_s / 3600.0),
+                     info["soc"], info["dr_event"]))
         steps += 1
     area = env.sc.floor_area_m2
     kpis = Kpis(
@@ -81,14 +91,13 @@ def rollout(env: CoolingEnv, controller: Any, scenario: int = 0, start_day: int 
         outside_band_share=sums["outside_band_h"] / max(sums["occupied_h"], 1e-9),
         dr_excess_kwh=sums["dr_excess_kwh"],
         compute_time_ratio=ctrl_s / max(steps * env.substeps * env.dt_s, 1e-9), days=days,
+        dr_event_h=sums["dr_event_h"],
+        dr_within_limit_share=(sums["dr_within_h"] / sums["dr_event_h"]
+                               if sums["dr_event_h"] > 0 else 1.0),
+        dr_event_kwh_per_m2=sums["dr_event_kwh"] / area,
     )
     arr = np.array(rows, dtype=float)
     trace = Trace(hours=arr[:, 0] / env.sc.steps_per_hour, temp_c=arr[:, 1], setpoint_c=arr[:, 2],
-                  outdoor_c=arr[:, 3], ci_g_per_kwh=arr[:, 4], power_kw=arr[:, 5])
+                  outdoor_c=arr[:, 3], ci_g_per_kwh=arr[:, 4], power_kw=arr[:, 5], soc=arr[:, 6],
+                  dr_event=arr[:, 7])
     return kpis, trace
-
-
-def mean_spread(values: list[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (0 for one value)."""
-    a = np.asarray(values, float)
-    return float(a.mean()), float(a.std(ddof=1)) if len(a) > 1 else 0.0

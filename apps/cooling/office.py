@@ -29,6 +29,7 @@ H_IS_W_M2K = 3.45  # ISO 13790 7.2.2.2: surface-air heat transfer coefficient
 H_MS_W_M2K = 9.1  # ISO 13790 12.2.2: mass-surface heat transfer coefficient
 LAMBDA_AT = 4.5  # ISO 13790 7.2.2.2: A_t = 4.5 A_f
 RHO_C_AIR_J_M3K = 1200.0  # ISO 13790 9.3.1: volumetric heat capacity of air
+OFF_HOURS_LIGHTING = 0.05  # share of the lighting power left on out of hours (assumption, stated)
 
 
 @dataclass(frozen=True)
@@ -113,22 +114,45 @@ class OfficeZone:
         local = weather.local_times
         hour, weekday = np.asarray(local.hour), np.asarray(local.day_of_week) < 5
         occ_h = weekday & (hour >= p.occupied_start_h) & (hour < p.occupied_end_h)
-        af = p.floor_area_m2
-        people = af / p.people_m2_per_person * p.people_sensible_w
-        on = people + af * (p.equipment_w_m2 + p.lighting_w_m2)
-        off = af * p.equipment_w_m2 * p.standby_fraction + af * p.lighting_w_m2 * 0.05
-        phi_int = np.where(occ_h, on, off)
+        phi_int = np.where(occ_h, self.internal_gains_w(True), self.internal_gains_w(False))
         irr = facade_irradiance_w_m2(weather, p.orientations_deg).mean(axis=0)
         phi_sol = p.shgc * p.shading_factor * (1 - p.frame_fraction) * self.a_w_m2 * irr
-        volume = af * p.height_m
-        infil = RHO_C_AIR_J_M3K * p.infiltration_ach * volume / 3600.0
-        vent = RHO_C_AIR_J_M3K * p.vent_l_s_m2 / 1000.0 * af
-        h_ve = np.where(occ_h, infil + vent, infil)
+        h_ve = np.where(occ_h, self.h_ve_w_k(True), self.h_ve_w_k(False))
 
         def rep(a: np.ndarray) -> np.ndarray:
             return np.repeat(a, steps_per_h)
 
         return OfficeDrivers(rep(weather.temp_c), rep(phi_int), rep(phi_sol), rep(occ_h), rep(h_ve))
+
+    @property
+    def cooling_capacity_w(self) -> float:
+        """Largest thermal cooling the plant delivers, W."""
+        return self.p.cooling_capacity_w_m2 * self.p.floor_area_m2
+
+    def internal_gains_w(self, occupied: bool) -> float:
+        """People, equipment and lighting gains, W (out of hours: equipment standby and 5 % of
+        the lighting left on)."""
+        p, af = self.p, self.p.floor_area_m2
+        if occupied:
+            people = af / p.people_m2_per_person * p.people_sensible_w
+            return people + af * (p.equipment_w_m2 + p.lighting_w_m2)
+        return af * p.equipment_w_m2 * p.standby_fraction + af * p.lighting_w_m2 * OFF_HOURS_LIGHTING
+
+    def h_ve_w_k(self, occupied: bool) -> float:
+        """Ventilation + infiltration heat transfer coefficient H_ve, W/K (ISO 13790 9.3.1)."""
+        p, af = self.p, self.p.floor_area_m2
+        volume = af * p.height_m
+        infil = RHO_C_AIR_J_M3K * p.infiltration_ach * volume / 3600.0
+        return infil + (RHO_C_AIR_J_M3K * p.vent_l_s_m2 / 1000.0 * af if occupied else 0.0)
+
+    def held_drivers(self, temp_out_c: float, occupied: bool, n_steps: int,
+                     phi_sol_w: float = 0.0) -> OfficeDrivers:
+        """Drivers with outdoor temperature, occupancy and solar held for ``n_steps`` steps, the
+        gains and ventilation terms exactly as :meth:`drivers` computes them."""
+        return OfficeDrivers(np.full(n_steps, float(temp_out_c)),
+                             np.full(n_steps, self.internal_gains_w(occupied)),
+                             np.full(n_steps, float(phi_sol_w)), np.full(n_steps, bool(occupied)),
+                             np.full(n_steps, self.h_ve_w_k(occupied)))
 
     def reset(self, temp_c: float) -> None:
         """Start with the mass at ``temp_c``."""

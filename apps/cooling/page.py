@@ -1,5 +1,6 @@
-"""Streamlit page: a week of temperatures, setpoints, carbon intensity and power for the agent
-vs the baselines on a held-out pair; the KPI table (mean ± spread); savings vs footprint."""
+"""Streamlit page: a week of temperatures, setpoints, power, carbon intensity, the tank's state of
+charge and demand-response events for the agent vs the baselines on a held-out pair; the KPI
+table (mean ± spread); savings vs footprint."""
 
 from __future__ import annotations
 
@@ -10,16 +11,18 @@ if TYPE_CHECKING:
 
 EMPTY_HINT = ("No cooling run yet. Produce one with `greenstack run cooling` (a few minutes on "
               "2 cores; finished runs are reused).")
-COLORS = {"naive": "#9e9e9e", "ashrae": "#1f77b4", "heuristic": "#ff7f0e", "agent": "#2ca02c"}
+COLORS = {"naive": "#9e9e9e", "ashrae": "#1f77b4", "heuristic": "#ff7f0e", "agent": "#2ca02c",
+          "carbon_rule": "#9467bd"}
 
 
 def _week_figure(traces: dict[str, Any]) -> Any:
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.05,
+    fig = make_subplots(rows=4, cols=1, shared_xaxes=True, vertical_spacing=0.05,
                         subplot_titles=("zone air temperature (solid) and setpoint (dotted) [degC]",
-                                        "HVAC electric power [kW]", "grid carbon intensity [g/kWh]"))
+                                        "HVAC electric power [kW]", "grid carbon intensity [g/kWh]",
+                                        "chilled-water tank state of charge [0-1]"))
     first = next(iter(traces.values()))
     for name, tr in traces.items():
         c = COLORS.get(name)
@@ -28,11 +31,30 @@ def _week_figure(traces: dict[str, Any]) -> Any:
                                  line={"color": c, "dash": "dot"}, showlegend=False), 1, 1)
         fig.add_trace(go.Scatter(x=tr.hours, y=tr.power_kw, name=name, line={"color": c},
                                  showlegend=False), 2, 1)
+        fig.add_trace(go.Scatter(x=tr.hours, y=tr.soc, name=name, line={"color": c},
+                                 showlegend=False), 4, 1)
     fig.add_trace(go.Scatter(x=first.hours, y=first.ci_g_per_kwh, name="CI (average)",
                              line={"color": "black"}), 3, 1)
-    fig.update_xaxes(title_text="hour of year (local standard time)", row=3, col=1)
-    fig.update_layout(height=720, legend={"orientation": "h"})
+    for start, end in _spans(first.hours, first.dr_event):
+        fig.add_vrect(x0=start, x1=end, fillcolor="red", opacity=0.12, line_width=0,
+                      annotation_text="DR event", annotation_position="top left")
+    fig.update_xaxes(title_text="hour of year (local standard time)", row=4, col=1)
+    fig.update_layout(height=900, legend={"orientation": "h"})
     return fig
+
+
+def _spans(hours: Any, flags: Any) -> list[tuple[float, float]]:
+    """(start, end) hours of each run of set flags (demand-response events)."""
+    spans, start = [], None
+    for h, f in zip(hours, flags, strict=True):
+        if f and start is None:
+            start = float(h)
+        elif not f and start is not None:
+            spans.append((start, float(h)))
+            start = None
+    if start is not None:
+        spans.append((start, float(hours[-1]) + 1.0))
+    return spans
 
 
 def _kpi_rows(kpis: dict[str, dict[str, dict[str, float]]]) -> list[dict[str, str]]:
@@ -42,38 +64,18 @@ def _kpi_rows(kpis: dict[str, dict[str, dict[str, float]]]) -> list[dict[str, st
             for n, r in kpis.items()]
 
 
-def week_traces(svc: Any, spec_index: int = 0, start_day: int = 196) -> dict[str, Any]:
-    """One week of each controller on a held-out scenario (simulated on the fly, < 2 s)."""
-    from apps.cooling.agents import AgentController
-    from apps.cooling.baselines import baseline_controllers
-    from apps.cooling.env import CoolingEnv
-    from apps.cooling.kpis import rollout
-    from apps.cooling.pipeline import load_agents
-
-    algo, models, heur, _ = load_agents(svc, "office")
-    _, held_out = svc.specs("office")
-    env = CoolingEnv(held_out, building="office", random_start=False)
-    ctrls = dict(baseline_controllers(env.envelope, heur), agent=AgentController(models[0]))
-    return {n: rollout(env, c, scenario=spec_index, start_day=start_day, days=7)[1]
-            for n, c in ctrls.items()}
-
-
 def render(ctx: AppContext) -> None:
     """Page body (no set_page_config)."""
     import streamlit as st
 
-    from apps.cooling.service import CoolingService
-    from core.errors import ModelError
-    from core.gates import ModelCard
+    from apps.cooling.service import service_for
 
     st.title("Cooling control: RL agent vs baselines")
-    svc = CoolingService(ctx)
-    try:
-        card = ModelCard.load(svc.card_path)
-    except ModelError:
+    svc = service_for(ctx)
+    m = svc.card_summary()
+    if m is None:
         st.info(EMPTY_HINT)
         return
-    m = card.metrics
     st.caption("All KPIs are simulated (ISO 13790 5R1C office, 1 Jun-30 Sep) on weather/grid pairs "
                "the agent never saw; spread = sample std over training seeds.")
     st.subheader("KPIs (mean ± spread)")
@@ -84,19 +86,21 @@ def render(ctx: AppContext) -> None:
              f"{t['co2_vs_naive_pct']['mean_pct']:+.1f} %; "
              f"{t['co2_points_better_than_heuristic']:+.1f} points vs the tuned heuristic. "
              f"Targets met: {t['met']}")
-    _, held_out = svc.specs("office")
-    labels = [s.label for s in held_out]
+    labels = svc.held_out_labels()
     pick = st.selectbox("held-out scenario for the week view", labels)
-    st.plotly_chart(_week_figure(week_traces(svc, labels.index(pick))), use_container_width=True)
-    _impact(ctx)
+    tanks = svc.storage_sizes()
+    tank = st.selectbox("chilled-water tank [kWh thermal]", tanks) if len(tanks) > 1 else 0.0
+    st.caption("Shaded: demand-response events (modelled: 14-18 h on the 10 summer weekdays of "
+               "highest afternoon carbon intensity); the tank starts each rollout empty.")
+    st.plotly_chart(_week_figure(svc.week_traces(labels.index(pick), storage_kwh=float(tank))),
+                    use_container_width=True)
+    _impact(svc)
 
 
-def _impact(ctx: AppContext) -> None:
+def _impact(svc: Any) -> None:
     import streamlit as st
 
-    from core.impact import ImpactReport
-
-    rep = ImpactReport.from_ledger(ctx.ledger, app="cooling")
+    rep = svc.impact()
     st.subheader("Savings vs footprint")
     st.write(f"Compute footprint (training, compression, evaluation; measured): "
              f"{rep.footprint_kwh:.4f} kWh, {rep.footprint_kg:.4f} kgCO2e. Simulated savings vs "

@@ -7,7 +7,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
 from apps.api.deps import ContextDep, require_scope
-from apps.cooling.schemas import SignalEventIn, TelemetryIn
+from apps.cooling.schemas import (
+    ActiveSignals,
+    Recommendation,
+    SavingsReport,
+    SignalAck,
+    SignalEventIn,
+    TelemetryAck,
+    TelemetryIn,
+)
 from apps.cooling.service import service_for
 from apps.validation import UtcDatetime
 from core.errors import ConfigError, DataError, ModelError
@@ -27,13 +35,15 @@ def _call(fn: Any, *args: Any) -> Any:
         raise HTTPException(409, str(e)) from e
 
 
-@router.post("/sites/{site}/telemetry", dependencies=CONTROL, status_code=201)
+@router.post("/sites/{site}/telemetry", dependencies=CONTROL, status_code=201,
+             response_model=TelemetryAck)
 def post_telemetry(site: Name, body: TelemetryIn, ctx: ContextDep) -> dict[str, Any]:
     """Point readings keyed by Brick class (or Haystack tags), SI units, UTC timestamp."""
     return _call(service_for(ctx).bms.ingest, site, body)
 
 
-@router.get("/sites/{site}/zones/{zone}/recommendation", dependencies=READ)
+@router.get("/sites/{site}/zones/{zone}/recommendation", dependencies=READ,
+            response_model=Recommendation)
 def get_recommendation(site: Name, zone: Name, ctx: ContextDep,
                        utc_offset_h: Annotated[float, Query(ge=-12, le=14)] = 0.0) -> dict[str, Any]:
     """What would be issued now (a read: records nothing). Setpoint for the next 15 minutes
@@ -42,7 +52,8 @@ def get_recommendation(site: Name, zone: Name, ctx: ContextDep,
     return _call(service_for(ctx).bms.recommend, site, zone, None, utc_offset_h)
 
 
-@router.post("/sites/{site}/zones/{zone}/recommendation", dependencies=CONTROL, status_code=201)
+@router.post("/sites/{site}/zones/{zone}/recommendation", dependencies=CONTROL, status_code=201,
+             response_model=Recommendation)
 def issue_recommendation(site: Name, zone: Name, ctx: ContextDep,
                          utc_offset_h: Annotated[float, Query(ge=-12, le=14)] = 0.0) -> dict[str, Any]:
     """Issue the recommendation the building will write: recorded, so it starts the next
@@ -50,13 +61,13 @@ def issue_recommendation(site: Name, zone: Name, ctx: ContextDep,
     return _call(service_for(ctx).bms.issue, site, zone, None, utc_offset_h)
 
 
-@router.post("/signals", dependencies=CONTROL, status_code=201)
+@router.post("/signals", dependencies=CONTROL, status_code=201, response_model=SignalAck)
 def post_signal(body: SignalEventIn, ctx: ContextDep) -> dict[str, Any]:
     """An OpenADR-3-shaped event with GHG, PRICE, SIMPLE or IMPORT_CAPACITY_LIMIT payloads."""
     return _call(service_for(ctx).bms.add_signal, body)
 
 
-@router.get("/signals/active", dependencies=READ)
+@router.get("/signals/active", dependencies=READ, response_model=ActiveSignals)
 def get_active_signals(ctx: ContextDep, at: UtcDatetime | None = None) -> dict[str, Any]:
     """Signals in force at ``at`` (default now)."""
     if at is not None and at.tzinfo is None:
@@ -64,7 +75,7 @@ def get_active_signals(ctx: ContextDep, at: UtcDatetime | None = None) -> dict[s
     return {"signals": _call(service_for(ctx).bms.active_signals, at)}
 
 
-@router.get("/sites/{site}/reports/savings", dependencies=READ)
+@router.get("/sites/{site}/reports/savings", dependencies=READ, response_model=SavingsReport)
 def get_savings(site: Name, ctx: ContextDep,
                 start: Annotated[UtcDatetime, Query(alias="from")],
                 end: Annotated[UtcDatetime, Query(alias="to")]) -> dict[str, Any]:

@@ -100,17 +100,51 @@ def data_path(*parts: str, data_dir: Path | None = None) -> Path:
     return (data_dir or PROJECT_ROOT / "data").joinpath(*parts)
 
 
-def default_train_spec(building: str = "office", data_dir: Path | None = None) -> ScenarioSpec:
-    """Training pair: Phoenix TMYx weather with ERCOT 2022 grid intensity."""
-    return ScenarioSpec(str(data_path("weather", "USA_AZ_Phoenix-Sky.Harbor.epw.gz", data_dir=data_dir)),
-                        str(data_path("grid", "ERCO_NG_avgCI_2022.csv.gz", data_dir=data_dir)), building)
+# Which weather/grid pairs train and which are held out. "default": train on Phoenix (hot desert)
+# with ERCOT (+ CAISO for the agents), hold out three other climates and grids. "desert-held-out":
+# train on Miami (hot humid) and Greensboro (mixed humid) with ERCOT and CAISO, hold out four
+# climates and grids including Phoenix (the only hot-desert weather shipped) with BPA's grid.
+SPLITS: dict[str, dict[str, tuple]] = {
+    "default": {
+        "train": ("USA_AZ_Phoenix-Sky.Harbor.epw.gz", "ERCO_NG_avgCI_2022.csv.gz"),
+        "extra_weather": (),
+        "held_out": (("USA_TX_Dallas-Fort.Worth.epw.gz", "MISO_NG_avgCI_2022.csv.gz"),
+                     ("USA_NY_New.York-Kennedy.epw.gz", "NYIS_NG_avgCI_2022.csv.gz"),
+                     ("USA_IL_Chicago.OHare.epw.gz", "PJM_NG_avgCI_2022.csv.gz")),
+    },
+    "desert-held-out": {
+        "train": ("12839.tm2.gz", "ERCO_NG_avgCI_2022.csv.gz"),
+        "extra_weather": ("723170TYA.CSV.gz",),
+        "held_out": (("USA_AZ_Phoenix-Sky.Harbor.epw.gz", "BPAT_NG_avgCI_2022.csv.gz"),
+                     ("USA_TX_Dallas-Fort.Worth.epw.gz", "MISO_NG_avgCI_2022.csv.gz"),
+                     ("USA_NY_New.York-Kennedy.epw.gz", "NYIS_NG_avgCI_2022.csv.gz"),
+                     ("USA_IL_Chicago.OHare.epw.gz", "PJM_NG_avgCI_2022.csv.gz")),
+    },
+}
 
 
-def held_out_specs(building: str = "office", data_dir: Path | None = None) -> tuple[ScenarioSpec, ...]:
+def _split(name: str) -> dict[str, tuple]:
+    if name not in SPLITS:
+        raise ValueError(f"unknown split {name!r}; use one of {sorted(SPLITS)}")
+    return SPLITS[name]
+
+
+def default_train_spec(building: str = "office", data_dir: Path | None = None,
+                       split: str = "default") -> ScenarioSpec:
+    """Training pair (default: Phoenix TMYx weather with ERCOT 2022 grid intensity)."""
+    w, g = _split(split)["train"]
+    return ScenarioSpec(str(data_path("weather", w, data_dir=data_dir)),
+                        str(data_path("grid", g, data_dir=data_dir)), building)
+
+
+def extra_train_weather(split: str = "default") -> tuple[str, ...]:
+    """More training weather files of the split (each paired with every training grid)."""
+    return tuple(_split(split)["extra_weather"])
+
+
+def held_out_specs(building: str = "office", data_dir: Path | None = None,
+                   split: str = "default") -> tuple[ScenarioSpec, ...]:
     """Evaluation pairs the agent never saw: other climates, other balancing authorities."""
-    pairs = (("USA_TX_Dallas-Fort.Worth.epw.gz", "MISO_NG_avgCI_2022.csv.gz"),
-             ("USA_NY_New.York-Kennedy.epw.gz", "NYIS_NG_avgCI_2022.csv.gz"),
-             ("USA_IL_Chicago.OHare.epw.gz", "PJM_NG_avgCI_2022.csv.gz"))
     return tuple(ScenarioSpec(str(data_path("weather", w, data_dir=data_dir)),
                               str(data_path("grid", g, data_dir=data_dir)), building)
-                 for w, g in pairs)
+                 for w, g in _split(split)["held_out"])

@@ -81,10 +81,60 @@ def validate_points(points: dict[str, float]) -> dict[str, float]:
 
 
 class TelemetryAck(BaseModel):
+    """What a telemetry POST stored."""
+
     site: str
     zone: str
     stored_points: int
     timestamp: datetime
+
+
+class Expected(BaseModel):
+    """Modelled one-hour kWh / kgCO2 of the recommendation and of the naive schedule."""
+
+    kwh: float
+    kgco2: float
+    baseline_kwh: float
+    baseline_kgco2: float
+    horizon_h: float
+    baseline: str
+    method: str
+
+
+class Recommendation(BaseModel):
+    """A setpoint to write for the next 15 minutes, or "relinquish" (the BMS schedule rules)."""
+
+    site: str
+    zone: str
+    action: Literal["write", "relinquish"]
+    point: str
+    setpoint_c: float | None
+    policy_target_c: float | None = None
+    unit: str = "degC"
+    valid_from: datetime
+    valid_until: datetime
+    bacnet_priority: int
+    constraints_applied: list[str]
+    model_version: str
+    issued: bool = Field(description="true when recorded by POST (the building acts on it)")
+    reason: str | None = None
+    expected: Expected | None
+
+
+class SavingsReport(BaseModel):
+    """Expected (modelled) savings of the recommendations issued in a window."""
+
+    site: str
+    from_: datetime = Field(alias="from")
+    to: datetime
+    recommendations: int
+    relinquished: int
+    expected_kwh_saved: float
+    expected_kgco2_saved: float
+    method: str
+    model_versions: list[str]
+
+    model_config = ConfigDict(populate_by_name=True, serialize_by_alias=True)
 
 
 class IntervalPeriod(BaseModel):
@@ -133,13 +183,27 @@ class SignalEventIn(BaseModel):
     intervals: list[SignalInterval] = Field(min_length=1, max_length=96)
 
 
+class SignalAck(BaseModel):
+    """What a signal POST stored."""
+
+    id: str
+    program_id: str
+    payloads_stored: int
+
+
 class ActiveSignal(BaseModel):
+    """One stored payload of an event, in force over [start, end)."""
+
     event_id: str
     program_id: str
     type: str
     value: float
     start: datetime
     end: datetime
+
+
+class ActiveSignals(BaseModel):
+    signals: list[ActiveSignal]
 
 
 def parse_duration(text: str) -> timedelta:

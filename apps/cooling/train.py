@@ -1,7 +1,8 @@
 """Training stages of the cooling pipeline, each a reusable run in core.runs' RunStore (so its
 compute is metered by core.energy and recorded in the ledger, and a finished run is reused).
 
-- heuristic tuning (grid of 36 rule settings on the training season),
+- heuristic tuning (grid of rule settings on the training season),
+- carbon-rule tuning (grid of rule settings on the training pairs, with the plan's tank),
 - hyperparameter search for SAC by successive halving (core.runs.successive_halving),
 - final SAC and PPO agents, one run per seed,
 - the compact policy (distillation).
@@ -18,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from apps.cooling.agents import AgentConfig, AgentController, actor_network, load_model, train
-from apps.cooling.baselines import HeuristicParams, NaiveController
+from apps.cooling.baselines import CarbonRuleParams, HeuristicParams, NaiveController
 from apps.cooling.env import CoolingEnv
-from apps.cooling.evaluate import tune_heuristic, validation_score
+from apps.cooling.evaluate import tune_carbon_rule, tune_heuristic, validation_score
 from apps.cooling.kpis import rollout
 from apps.cooling.scenario import ScenarioSpec
 
@@ -45,19 +46,46 @@ class TrainPlan:
     # Agents also train on the training weather paired with these grids, so they learn to read
     # the CI forecast instead of one grid's time-of-day pattern (held-out BAs stay unseen).
     extra_train_grids: tuple[str, ...] = ("CISO_NG_avgCI_2022.csv.gz",)
+    # Chilled-water tank, kWh thermal (0: none, the plant as without storage support) and random
+    # demand-response events in the training episodes (apps.cooling.env.RANDOM_DR_DAY_PROBABILITY).
+    storage_kwh: float = 0.0
+    random_dr: bool = False
+    calibration_evals: int = 300  # Nelder-Mead evaluations per mass class (apps.cooling.calibration)
+    split: str = "default"  # training vs held-out pairs, apps.cooling.scenario.SPLITS
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
+def run_store_and_keys(ctx: Any, files: list[str]) -> tuple[Any, Callable[[dict], str], str]:
+    """(run store, run-key function, data fingerprint): keys cover the config, the input files'
+    bytes and the source of core + this app (an edit to either starts fresh runs)."""
+    from core.runs import fingerprint_paths, run_key
+
+    fp = fingerprint_paths(files)
+
+    def key_of(cfg: dict[str, Any]) -> str:
+        return run_key(cfg, fp)  # code version: core + this app's package
+
+    return ctx.run_store(), key_of, fp
+
+
 def training_specs(spec: ScenarioSpec, plan: TrainPlan) -> tuple[ScenarioSpec, ...]:
-    """The training scenario plus its weather paired with ``plan.extra_train_grids``."""
-    grid_dir = Path(spec.grid).parent
-    return (spec, *(replace(spec, grid=str(grid_dir / g)) for g in plan.extra_train_grids))
+    """The training scenario plus its weather paired with ``plan.extra_train_grids``, and the
+    split's extra training weather paired with every training grid."""
+    from apps.cooling.scenario import extra_train_weather
+
+    grid_dir, weather_dir = Path(spec.grid).parent, Path(spec.weather).parent
+    grids = (spec.grid, *(str(grid_dir / g) for g in plan.extra_train_grids))
+    pairs = [spec, *(replace(spec, grid=g) for g in grids[1:])]
+    pairs += [replace(spec, weather=str(weather_dir / w), grid=g)
+              for w in extra_train_weather(plan.split) for g in grids]
+    return tuple(pairs)
 
 
-def _validate(model: Any, spec: ScenarioSpec, building: str, days: int) -> float:
-    env = CoolingEnv((spec,), building=building, random_start=False)
+def _validate(model: Any, spec: ScenarioSpec, building: str, days: int,
+              storage_kwh: float = 0.0) -> float:
+    env = CoolingEnv((spec,), building=building, random_start=False, storage_kwh=storage_kwh)
     kpis, _ = rollout(env, AgentController(model), days=days)
     return validation_score(kpis)
 
@@ -73,8 +101,10 @@ def search_sac(store: Any, key_of: Callable[[dict], str], spec: ScenarioSpec, pl
         def score(cfg: dict[str, Any], budget: float) -> float:
             agent = AgentConfig(**cfg).with_steps(int(budget))
             path = train(agent, training_specs(spec, plan), plan.building,
-                         artifacts / f"trial-{configs.index(cfg)}-{int(budget)}")
-            return _validate(load_model(path, "sac"), spec, plan.building, plan.validation_days)
+                         artifacts / f"trial-{configs.index(cfg)}-{int(budget)}",
+                         storage_kwh=plan.storage_kwh, random_dr=plan.random_dr)
+            return _validate(load_model(path, "sac"), spec, plan.building, plan.validation_days,
+                             plan.storage_kwh)
 
         result = successive_halving(configs, score, min_budget=plan.search_min_steps,
                                     max_budget=plan.sac_steps / 2, eta=2, higher_is_better=False)
@@ -95,18 +125,27 @@ def train_agents(store: Any, key_of: Callable[[dict], str], spec: ScenarioSpec, 
                    if algo == "sac" else AgentConfig("ppo", 3e-4, 0.95, seed=seed, steps=plan.ppo_steps))
 
             def fn(artifacts: Path, cfg: AgentConfig = cfg) -> dict[str, Any]:
-                path = train(cfg, training_specs(spec, plan), plan.building, artifacts / "model")
+                path = train(cfg, training_specs(spec, plan), plan.building, artifacts / "model",
+                             storage_kwh=plan.storage_kwh, random_dr=plan.random_dr)
                 model = load_model(path, cfg.algo)
                 return {"model": path.name, "config": cfg.to_dict(),
-                        "validation_score": _validate(model, spec, plan.building, plan.validation_days)}
+                        "validation_score": _validate(model, spec, plan.building,
+                                                      plan.validation_days, plan.storage_kwh)}
 
             key = key_of({"stage": "agent", "config": cfg.to_dict(), "spec": asdict(spec),
-                          "building": plan.building})
+                          "building": plan.building}
+                         | ({"storage_kwh": plan.storage_kwh, "random_dr": plan.random_dr}
+                            if plan.storage_kwh or plan.random_dr else {}))
             res = store.get_or_run(key, fn, app=APP, phase="train", force=force)
             out[algo].append({**res.outputs, "path": str(res.artifacts_dir / res.outputs["model"]),
                               "reused": res.reused,
                               "energy_kwh": res.measurement.energy_kwh if res.measurement else None})
     return out
+
+
+def select_algo(agents: dict[str, list[dict[str, Any]]]) -> str:
+    """The algorithm with the better mean validation score (training validation window only)."""
+    return min(agents, key=lambda a: float(np.mean([r["validation_score"] for r in agents[a]])))
 
 
 def heuristic_run(store: Any, key_of: Callable[[dict], str], spec: ScenarioSpec, plan: TrainPlan,
@@ -123,10 +162,28 @@ def heuristic_run(store: Any, key_of: Callable[[dict], str], spec: ScenarioSpec,
     return HeuristicParams(**res.outputs["params"])
 
 
+def carbon_rule_run(store: Any, key_of: Callable[[dict], str], specs: tuple[ScenarioSpec, ...],
+                    building: str, days: int, storage_kwh: float, force: bool) -> CarbonRuleParams:
+    """Tune the carbon rule on the training pairs with the given tank (a reusable run)."""
+    def fn(artifacts: Path) -> dict[str, Any]:
+        env = CoolingEnv(specs, building=building, random_start=False, storage_kwh=storage_kwh)
+        naive = [rollout(env, NaiveController(env.envelope), scenario=i, days=days)[0]
+                 for i in range(len(specs))]
+        params, kpis = tune_carbon_rule(specs, building,
+                                        float(np.mean([k.discomfort_kh for k in naive])), days,
+                                        storage_kwh)
+        return {"params": params.to_dict(), "kpis": kpis}
+
+    key = key_of({"stage": "carbon-rule", "specs": [asdict(s) for s in specs], "building": building,
+                  "days": days, "storage_kwh": storage_kwh})
+    res = store.get_or_run(key, fn, app=APP, phase="train", force=force)
+    return CarbonRuleParams(**res.outputs["params"])
+
+
 def rollout_states(model: Any, specs: tuple[ScenarioSpec, ...], building: str, days: int,
-                   start_day: int) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+                   start_day: int, storage_kwh: float = 0.0) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Observations visited by ``model`` (for distillation / the gate) and slice masks."""
-    env = CoolingEnv(specs, building=building, random_start=False)
+    env = CoolingEnv(specs, building=building, random_start=False, storage_kwh=storage_kwh)
     ctrl = AgentController(model)
     obs_rows, occ, high_ci, dr = [], [], [], []
     for i in range(len(specs)):
@@ -138,7 +195,7 @@ def rollout_states(model: Any, specs: tuple[ScenarioSpec, ...], building: str, d
             occ.append(obs[4] > 0.5)
             high_ci.append(obs[12] > np.median(obs[13:21]))
             dr.append(obs[22] > 0.5)
-            obs, _, _, done, _ = env.step(np.array([ctrl.act(obs, {})], np.float32))
+            obs, _, _, done, _ = env.step(np.asarray(ctrl.act(obs, {}), np.float32).reshape(-1))
     slices = {"occupied": np.array(occ), "ci_above_24h_median": np.array(high_ci)}
     if any(dr):
         slices["dr_event_soon"] = np.array(dr)
@@ -153,7 +210,7 @@ def compact_run(store: Any, key_of: Callable[[dict], str], teacher_path: str, al
     def fn(artifacts: Path) -> dict[str, Any]:
         model = load_model(Path(teacher_path), algo)
         obs, _ = rollout_states(model, (spec,), plan.building, days=plan.eval_days or 122,
-                                start_day=151)
+                                start_day=151, storage_kwh=plan.storage_kwh)
         policy = distill_policy(actor_network(model), obs)
         policy.to_npz(artifacts / "compact.npz")
         return {"file": "compact.npz", "n_states": len(obs)}

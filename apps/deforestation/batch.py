@@ -4,12 +4,15 @@ Each tile task reads its window of both dates, predicts class probabilities and 
 atomically (temp + rename) with a JSON record; a rerun skips tiles whose record exists, so a job
 killed half-way resumes and produces byte-identical output. Assembly blends neighbouring tiles,
 applies the minimum mapping unit over the whole mosaic and writes the loss map and confidence as
-tiled COGs plus per-tile JSON stats. A tile whose file is corrupt is recorded as failed (its
+tiled COGs, the loss patches as polygons (``loss.geojson``, ``loss.gpkg``: :mod:`vectors`), per-tile
+JSON stats and ``job.json`` (inputs, dates, parameters). A tile whose file is corrupt is recorded as failed (its
 pixels become UNKNOWN) and the job goes on.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import json
 import logging
 import os
@@ -26,6 +29,7 @@ from apps.deforestation.area import pixel_area_grid
 from apps.deforestation.change import UNKNOWN, LossMap, apply_mmu, raw_loss
 from apps.deforestation.rasters import RasterSource, write_geotiff
 from apps.deforestation.tiling import Tile, blend_tile_outputs, tile_grid
+from apps.deforestation.vectors import write_loss_vectors
 from apps.progress import Progress
 from core.errors import DataError
 
@@ -53,9 +57,31 @@ class JobSpec:
     tile_px: int = 256
     overlap_px: int = 32
     mmu_ha: float = 0.5
+    # Acquisition dates (ISO); None → what the products state (acquisition.py), else unknown.
+    before_date: str | None = None
+    after_date: str | None = None
+    continent: str = "americas"  # IPCC default biomass for the per-patch CO2 of the vectors
+    # loss.geojson/loss.gpkg; off only where a job is a timing probe of the model pipeline
+    vectors: bool = True
 
     def tiles(self) -> list[Tile]:
         return tile_grid(self.before.height, self.before.width, self.tile_px, self.overlap_px)
+
+    def absolute(self) -> JobSpec:
+        """The same job with every path absolute. Tasks run in worker processes whose working
+        directory (and machine) is not the caller's: a relative path would be read, and the
+        tiles written, somewhere else."""
+        return dataclasses.replace(
+            self, before=_absolute_source(self.before), after=_absolute_source(self.after),
+            out_dir=self.out_dir.resolve(),
+            model=dataclasses.replace(self.model, weights=Path(self.model.weights).resolve()))
+
+
+def _absolute_source(source: RasterSource) -> RasterSource:
+    absolute = copy.copy(source)
+    absolute.files = {band: dataclasses.replace(bf, path=Path(bf.path).resolve())
+                      for band, bf in source.files.items()}
+    return absolute
 
 
 @dataclass(frozen=True)
@@ -80,12 +106,15 @@ class JobResult:
     wall_s: float
     lossmap: Path | None = None
     confidence: Path | None = None
+    loss_geojson: Path | None = None
+    loss_gpkg: Path | None = None
+    loss_patches: int = 0
     loss_pixels: int = 0
     per_tile: tuple[dict[str, Any], ...] = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
-        for k in ("out_dir", "lossmap", "confidence"):
+        for k in ("out_dir", "lossmap", "confidence", "loss_geojson", "loss_gpkg"):
             d[k] = str(d[k]) if d[k] is not None else None
         d["failed"] = [{"tile": n, "error": e} for n, e in self.failed]
         return d
@@ -165,6 +194,42 @@ def check_pair(before: RasterSource, after: RasterSource) -> None:
                         "(gdalwarp -te/-tr/-t_srs) first")
 
 
+JOB_RECORD = "job.json"
+
+
+def _source_record(src: RasterSource) -> dict[str, Any]:
+    files = {band: str(Path(bf.path).resolve()) for band, bf in src.files.items()}
+    # A path (file or band folder) reopens as it was given (made absolute: the map may be drawn
+    # from another working directory); a {band: path} mapping as a mapping.
+    given = Path(src.label)
+    source: Any = str(given.resolve()) if given.exists() else files
+    return {"source": source, "sensor": src.sensor.name, "files": files}
+
+
+def job_dates(spec: JobSpec) -> tuple[str | None, str | None]:
+    """(before, after) acquisition dates: as given, else as the products state them."""
+    from apps.deforestation.acquisition import acquisition_date
+
+    def one(given: str | None, src: RasterSource) -> str | None:
+        return given or acquisition_date([Path(src.label)] + [bf.path for bf in
+                                                              src.files.values()])
+
+    return one(spec.before_date, spec.before), one(spec.after_date, spec.after)
+
+
+def write_job_record(spec: JobSpec) -> Path:
+    """``job.json``: the inputs (reopenable), dates and parameters, for maps and audits."""
+    before, after = job_dates(spec)
+    record = {"before": {**_source_record(spec.before), "date": before},
+              "after": {**_source_record(spec.after), "date": after},
+              "model": spec.model.kind, "tile_px": spec.tile_px, "overlap_px": spec.overlap_px,
+              "mmu_ha": spec.mmu_ha, "continent": spec.continent}
+    spec.out_dir.mkdir(parents=True, exist_ok=True)
+    path = spec.out_dir / JOB_RECORD
+    _atomic_write(path, lambda p: p.write_text(json.dumps(record, indent=1)))
+    return path
+
+
 def _run_tasks(spec: JobSpec, tiles: list[Tile], client: Any,
                progress: Progress) -> list[TileOutcome]:
     from distributed import as_completed
@@ -188,7 +253,9 @@ def run_job(spec: JobSpec, client: Any = None, progress: Progress = None,
     from distributed import Client, LocalCluster
 
     check_pair(spec.before, spec.after)
+    spec = spec.absolute()
     t0 = time.perf_counter()
+    write_job_record(spec)
     tiles = spec.tiles()
     todo = tiles if max_tiles is None else tiles[:max_tiles]
     cluster = None
@@ -208,6 +275,9 @@ def run_job(spec: JobSpec, client: Any = None, progress: Progress = None,
             "tiles_skipped": counts["skipped"], "failed": failed}
     if max_tiles is not None and max_tiles < len(tiles):
         return JobResult(**base, wall_s=time.perf_counter() - t0)
+    # Every tile has its record now: a temp file left is from a worker killed mid-write.
+    for debris in _tile_dir(spec.out_dir).glob(".*.tmp"):
+        debris.unlink(missing_ok=True)
     assembled = assemble(spec, tiles, {n for n, _ in failed})
     return JobResult(**base, wall_s=time.perf_counter() - t0, **assembled)
 
@@ -265,6 +335,11 @@ def assemble(spec: JobSpec, tiles: list[Tile], failed: set[str]) -> dict[str, An
     conf_pct = np.round(final.confidence * 100).astype(np.uint8)
     confidence = write_geotiff(spec.out_dir / "confidence.tif", conf_pct, spec.before.transform,
                                spec.before.crs)
+    vectors = write_loss_vectors(
+        spec.out_dir, final.codes, final.confidence, spec.before.transform, spec.before.crs, grid,
+        spec.continent, job_dates(spec),
+        {"lossmap": "lossmap.tif", "mmu_ha": spec.mmu_ha, "model": spec.model.kind},
+    ) if spec.vectors else None
     per_tile = []
     for tile in tiles:
         core = final.codes[tile.core_row:tile.core_row + tile.core_rows,
@@ -276,4 +351,7 @@ def assemble(spec: JobSpec, tiles: list[Tile], failed: set[str]) -> dict[str, An
         (spec.out_dir / "stats" / f"{tile.name}.json").write_text(json.dumps(stats, indent=1))
         per_tile.append(stats)
     return {"lossmap": lossmap, "confidence": confidence,
+            "loss_geojson": vectors.geojson if vectors else None,
+            "loss_gpkg": vectors.gpkg if vectors else None,
+            "loss_patches": vectors.n_patches if vectors else 0,
             "loss_pixels": int((final.codes == 1).sum()), "per_tile": tuple(per_tile)}

@@ -43,6 +43,9 @@ def register(run_parsers: Any, top_parsers: Any) -> None:
     r.add_argument("--tile-px", type=int, default=256)
     r.add_argument("--overlap-px", type=int, default=32)
     r.add_argument("--mmu-ha", type=float, default=0.5, help="minimum mapping unit (ha)")
+    r.add_argument("--before-date", default=None, help="acquisition date YYYY-MM-DD of --before "
+                   "(default: as the product states it, else unknown)")
+    r.add_argument("--after-date", default=None, help="acquisition date YYYY-MM-DD of --after")
     r.add_argument("--deadline", default=None,
                    help="ISO time (UTC) by which the job must end; starts in the lowest-carbon "
                         "window of --grid-csv (core.carbon.best_start_window)")
@@ -52,6 +55,7 @@ def register(run_parsers: Any, top_parsers: Any) -> None:
                    help="with --deadline: report the window but run now (no avoided emissions)")
     r.add_argument("--json", action="store_true")
     r.set_defaults(func=cmd_tiles_run)
+    _register_classify(sub)
     a = sub.add_parser("account", help="hectares and CO2 of an existing loss or label map")
     a.add_argument("map", type=Path)
     a.add_argument("--loss-values", required=True, help="comma-separated loss codes, e.g. 0 or "
@@ -62,6 +66,23 @@ def register(run_parsers: Any, top_parsers: Any) -> None:
     a.add_argument("--json", action="store_true")
     a.set_defaults(func=cmd_tiles_account)
 
+
+def _register_classify(sub: Any) -> None:
+    c = sub.add_parser(
+        "classify", help="forest / non-forest / cloud map of one date, per input raster",
+        description="writes OUT_DIR/<stem>.classes.tif per input (uint8 on the input's grid and "
+                    "CRS: 0 non-forest, 1 forest, 2 cloud, 255 unknown/nodata); an unreadable "
+                    "input is reported and the others are still written (exit code 1)")
+    c.add_argument("images", type=Path, nargs="+", metavar="IMAGE",
+                   help="raster file or per-band folder")
+    c.add_argument("--sensor", required=True,
+                   help="band map: sentinel2_l1c, sentinel2_l2a, landsat8, landsat8_bgr, rgb8")
+    c.add_argument("--out-dir", type=Path, required=True)
+    c.add_argument("--model", default="served", choices=["served", "student", "teacher"])
+    c.add_argument("--tile-px", type=int, default=256)
+    c.add_argument("--overlap-px", type=int, default=32)
+    c.add_argument("--json", action="store_true", help="print one JSON object")
+    c.set_defaults(func=cmd_tiles_classify)
 
 
 def _service(ctx_factory: Callable[[], Any]) -> Any:
@@ -95,18 +116,32 @@ def _parse_deadline(text: str) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
 
 
+def _parse_date(text: str | None, flag: str) -> str | None:
+    from datetime import date
+
+    from core.errors import ConfigError
+
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text).isoformat()
+    except ValueError as e:
+        raise ConfigError(f"{flag} {text!r} is not a date; use YYYY-MM-DD") from e
+
+
 def cmd_tiles_run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
     """Batch job; with --scheduler the same code runs on an existing Dask cluster."""
-    from apps.deforestation.rasters import RasterSource
     from apps.deforestation.report import print_job
-    from apps.deforestation.schedule import wait_for_window
 
+    dates = (_parse_date(args.before_date, "--before-date"),
+             _parse_date(args.after_date, "--after-date"))
     svc = _service(ctx_factory)
-    before, after = RasterSource(args.before, args.sensor), RasterSource(args.after, args.sensor)
+    before = svc.open_source(args.before, args.sensor)
+    after = svc.open_source(args.after, args.sensor)
     schedule = None
     if args.deadline:
-        schedule = wait_for_window(svc, _parse_deadline(args.deadline), args.job_hours,
-                                   args.power_kw, wait=not args.no_wait)
+        schedule = svc.wait_for_window(_parse_deadline(args.deadline), args.job_hours,
+                                       args.power_kw, wait=not args.no_wait)
     client = None
     if args.scheduler:
         from distributed import Client
@@ -118,7 +153,8 @@ def cmd_tiles_run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> i
             result = svc.run_tiles(before, after, args.out, model=args.model, client=client,
                                    progress=None if args.json else update, tile_px=args.tile_px,
                                    overlap_px=args.overlap_px, mmu_ha=args.mmu_ha,
-                                   n_workers=args.workers)
+                                   n_workers=args.workers, before_date=dates[0],
+                                   after_date=dates[1])
     finally:
         if client is not None:
             client.close()
@@ -135,17 +171,31 @@ def cmd_tiles_run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> i
     return 1 if result.failed else 0
 
 
+def cmd_tiles_classify(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
+    """Class map per input; exit code 1 if any input failed (the others are written)."""
+    from apps.deforestation.report import print_classify
+
+    report = _service(ctx_factory).classify(args.images, args.sensor, args.out_dir,
+                                            model=args.model, tile_px=args.tile_px,
+                                            overlap_px=args.overlap_px)
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=1))
+    else:
+        print_classify(report.to_dict())
+    return 1 if report.failed else 0
+
+
 def cmd_tiles_account(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
     """Hectares and CO2 of any loss/label map (no context or ledger needed)."""
-    from apps.deforestation.accounting import account_loss_map
     from apps.deforestation.report import print_account
+    from apps.deforestation.service import DeforestationService
     from core.errors import ConfigError
 
     try:
         values = [float(v) for v in args.loss_values.split(",") if v.strip()]
     except ValueError as e:
         raise ConfigError(f"--loss-values {args.loss_values!r}: give numbers like 0 or 11,16") from e
-    acct = account_loss_map(args.map, values, args.biomass, args.continent)
+    acct = DeforestationService.account_map(args.map, values, args.biomass, args.continent)
     if args.json:
         print(json.dumps(acct.to_dict(), indent=1))
     else:

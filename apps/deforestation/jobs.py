@@ -87,7 +87,8 @@ class JobManager:
         return job_id
 
     def job_dir(self, job_id: str) -> Path:
-        if not job_id.isalnum() or not (self.root / job_id).is_dir():
+        # Ids are 12 hex digits; anything else (a 5,000-character id) never touches the disk.
+        if not (job_id.isalnum() and len(job_id) <= 64) or not (self.root / job_id).is_dir():
             raise DataError(f"no job {job_id!r}; submit one with POST /v1/deforestation/jobs")
         return self.root / job_id
 

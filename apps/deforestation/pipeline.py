@@ -305,7 +305,7 @@ def end_to_end_speed(cfg: PipelineConfig, weights: dict[str, Path],
                 out = Path(tempfile.mkdtemp(prefix=f"gs-e2e-{kind}-"))
                 spec = JobSpec(before, after, out, ModelSpec(kind, weights[kind], len(MODEL_BANDS)),
                                tile_px=cfg.batch_tile_px, overlap_px=cfg.overlap_px,
-                               mmu_ha=cfg.mmu_ha)
+                               mmu_ha=cfg.mmu_ha, vectors=False)  # same work for both models
                 res = run_job(spec, client=client)
                 tiles_s[kind].append(res.tiles_total / res.wall_s)
                 shutil.rmtree(out, ignore_errors=True)

@@ -35,10 +35,42 @@ def print_job(d: dict[str, Any]) -> None:
         c.print(f"  [red]failed[/red] {f['tile']}: {f['error']}")
     if d.get("lossmap"):
         c.print(f"loss map (COG): {d['lossmap']}")
+    if d.get("loss_geojson"):
+        c.print(f"loss polygons: {d['loss_patches']} patches in {d['loss_geojson']} (EPSG:4326) "
+                f"and {d['loss_gpkg']}")
     if d.get("account"):
         print_account(d["account"], "detected loss")
     if d.get("schedule"):
         c.print(f"carbon-aware start: {d['schedule']}")
+
+
+def print_classify(d: dict[str, Any]) -> None:
+    """Per-file class shares, the model and why, the energy; failures named on stderr."""
+    import sys
+    from pathlib import Path
+
+    from rich.table import Table
+
+    c = _console()
+    written = [f for f in d["files"] if f["error"] is None]
+    folder = Path(written[0]["output"]).parent if written else None
+    where = f" in {folder}" if folder else ": none written"
+    t = Table(title=f"classes per file ({d['sensor']}; shares of all pixels){where}")
+    for col in ("output", "pixels", "non-forest", "forest", "cloud", "unknown"):
+        t.add_column(col)
+    for f in written:
+        s = f["shares"]
+        t.add_row(Path(f["output"]).name, f"{f['pixels']:,}", *(
+            f"{100 * s[k]:.1f} %" for k in ("non_forest", "forest", "cloud", "unknown")))
+    c.print(t)
+    c.print(f"model: {d['model']} ({d['weights']}); {d['model_reason']}")
+    e = d["energy"]
+    c.print(f"energy: {e['energy_j']:.1f} J ({e['method']}, scope {e['scope']}, "
+            f"±{100 * e['uncertainty_rel']:.0f} %) in {e['wall_s']:.1f} s")
+    for f in d["files"]:
+        if f["error"] is not None:
+            named = f["error"] if f["input"] in f["error"] else f"{f['input']}: {f['error']}"
+            print(f"failed: {named}", file=sys.stderr)
 
 
 def print_summary(d: dict[str, Any]) -> None:

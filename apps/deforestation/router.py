@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 router = APIRouter(prefix="/deforestation", tags=["deforestation"])
 MAX_UPLOAD_BYTES = 256 * 1024 * 1024
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
+GEOJSON_MEDIA_TYPE = "application/geo+json"  # RFC 7946, section 12
 
 
 class JobPublic(BaseModel):
@@ -106,3 +107,15 @@ def get_lossmap(ctx: ContextDep, job_id: str) -> FileResponse:
     _status(ctx, job_id)
     path = _call(service_for(ctx).job_lossmap, job_id)
     return FileResponse(path, media_type=COG_MEDIA_TYPE, filename=f"lossmap-{job_id}.tif")
+
+
+@router.get("/jobs/{job_id}/loss.geojson", response_class=FileResponse,
+            dependencies=[Depends(require_scope("read"))],
+            responses={200: {"content": {GEOJSON_MEDIA_TYPE: {}}}})
+def get_loss_geojson(ctx: ContextDep, job_id: str) -> FileResponse:
+    """Loss patches as GeoJSON (EPSG:4326, RFC 7946): one feature per patch above the minimum
+    mapping unit with geodesic hectares, CO2 (above-ground, with roots, low/high), mean
+    confidence and both dates."""
+    _status(ctx, job_id)
+    path = _call(service_for(ctx).job_loss_geojson, job_id)
+    return FileResponse(path, media_type=GEOJSON_MEDIA_TYPE, filename=f"loss-{job_id}.geojson")

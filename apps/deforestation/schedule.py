@@ -6,21 +6,20 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.errors import ConfigError
-
-if TYPE_CHECKING:
-    from apps.deforestation.service import DeforestationService
 
 logger = logging.getLogger(__name__)
 
 
-def wait_for_window(svc: DeforestationService, deadline: datetime, job_hours: float,
+def wait_for_window(svc: Any, deadline: datetime, job_hours: float,
                     power_kw: float, wait: bool = True,
                     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
                     sleep: Callable[[float], None] = time.sleep) -> dict[str, Any]:
     """Choose the start (core.carbon.best_start_window); wait for it unless ``wait`` is False.
+
+    ``svc`` is the calling service; only its ``ctx`` (carbon source, ledger) is used.
 
     The avoided emissions (vs starting now) are booked in the ledger only when the job really
     starts in the chosen window. Needs an hourly series (``GREENSTACK_GRID_CSV`` / --grid-csv).

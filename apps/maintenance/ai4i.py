@@ -23,6 +23,18 @@ LEAKY = ("TWF", "HDF", "PWF", "OSF", "RNF")
 NUMERIC = ("Air temperature [K]", "Process temperature [K]", "Rotational speed [rpm]",
            "Torque [Nm]", "Tool wear [min]")
 TYPES = ("L", "M", "H")
+SHIPPED_DATA = Path(__file__).resolve().parents[2] / "data"
+
+
+def find_ai4i(*roots: Path) -> Path | None:
+    """``<root>/ai4i/ai4i2020.csv[.gz]`` in the first root that has it, then in the shipped
+    sample (a NASA-only data folder has no AI4I); None (logged) if none has it."""
+    for p in (r / "ai4i" / f"ai4i2020.csv{ext}" for r in (*roots, SHIPPED_DATA)
+              for ext in (".gz", "")):
+        if p.is_file():
+            return p
+    logger.warning("AI4I file not found under %s; AI4I metrics skipped", roots[0])
+    return None
 
 
 def read_ai4i(path: Path) -> pd.DataFrame:

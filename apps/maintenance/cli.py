@@ -36,7 +36,7 @@ def _register_data(top_parsers: Any) -> None:
 
 def fetch(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
     """Download one dataset; prints the files written."""
-    from apps.maintenance.fetch import fetch_dataset
+    from apps.maintenance.service import fetch_dataset
 
     for path in fetch_dataset(args.dataset, args.dest, url=args.url):
         print(path)
@@ -108,6 +108,7 @@ def run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
 
     ctx = ctx_factory()
     subset = getattr(args, "subset", "FD001")
+    # A service of its own: the subset and data folder are this command's, not the context's.
     service = MaintenanceService(ctx, subset=subset, data_dir=getattr(args, "data_dir", None))
     seeds = tuple(range(max(1, getattr(args, "seeds", 5))))
     force = bool(getattr(args, "force", False)) or None

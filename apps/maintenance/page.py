@@ -71,14 +71,14 @@ def render(ctx: AppContext) -> None:
     """Page body (no set_page_config)."""
     import streamlit as st
 
-    from apps.maintenance.service import MaintenanceService
+    from apps.maintenance.service import service_for
     from core.errors import ModelError
 
     st.header("Predictive maintenance — C-MAPSS turbofan RUL")
     subset = st.selectbox("subset", ["FD001", "FD003", "FD002", "FD004"])
-    service = MaintenanceService(ctx, subset=subset)
+    service = service_for(ctx)
     try:
-        card = service.model_card()
+        card = service.model_card(subset)
     except ModelError:
         st.info(EMPTY_HINT.replace("maintenance`", f"maintenance --subset {subset}`"))
         return
@@ -89,7 +89,7 @@ def render(ctx: AppContext) -> None:
     cols[1].metric("RMSE (capped), compact", f"{comp['rmse_capped']:.2f}")
     cols[2].metric("gate", gate["verdict"])
     cols[3].metric("serving", metrics["served_model"])
-    fleet = service.fleet()
+    fleet = service.fleet(subset)
     if fleet:
         st.plotly_chart(_fleet_chart(fleet), use_container_width=True)
         st.plotly_chart(_pred_vs_true(fleet), use_container_width=True)

@@ -3,31 +3,17 @@ errors (DataError → 422, ModelError → 503)."""
 
 from __future__ import annotations
 
-from functools import lru_cache
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
-import numpy as np
 from fastapi import APIRouter, Depends, File, HTTPException, Query, UploadFile
 
 from apps.api.deps import COMPUTE, ContextDep, require_scope
-from apps.maintenance.data import frame_from_rows
 from apps.maintenance.schemas import MAX_UPLOAD_BYTES, ModelCardOut, PredictIn, PredictOut
+from apps.maintenance.service import PredictionBatch, service_for
 from core.errors import ConfigError, DataError, ModelError
-
-if TYPE_CHECKING:
-    from apps.context import AppContext
-    from apps.maintenance.service import MaintenanceService, PredictionBatch
 
 router = APIRouter(prefix="/maintenance", tags=["maintenance"])
 SubsetQuery = Annotated[str, Query(pattern=r"^FD00[1-4]$")]
-
-
-@lru_cache(maxsize=8)
-def service_for(ctx: AppContext) -> MaintenanceService:
-    """One service (and loaded model cache) per context."""
-    from apps.maintenance.service import MaintenanceService
-
-    return MaintenanceService(ctx)
 
 
 def _call(fn, *args):  # type: ignore[no-untyped-def]
@@ -47,8 +33,7 @@ def _out(batch: PredictionBatch) -> PredictOut:
 def predict(ctx: ContextDep, body: PredictIn) -> PredictOut:
     """RUL, interval and alarm for each engine's last cycle; energy measured per request."""
     rows = [[e.unit, i + 1, *row] for e in body.engines for i, row in enumerate(e.rows)]
-    frame = _call(frame_from_rows, np.asarray(rows, dtype=float), "request")
-    return _out(_call(service_for(ctx).predict_frame, frame, body.subset))
+    return _out(_call(service_for(ctx).predict_rows, rows, body.subset))
 
 
 @router.post("/batch", response_model=PredictOut, dependencies=[COMPUTE])

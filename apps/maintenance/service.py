@@ -1,36 +1,30 @@
 """MaintenanceService: the one API the CLI, REST router and dashboard call.
 
-``run_pipeline``: prepare → train (reused if finished) → compress → gate → evaluate → savings →
-model card + ledger. Serving: ``predict_frame`` / ``predict_csv`` with the gated model.
+``run_pipeline`` runs :func:`apps.maintenance.pipeline.run`; serving is ``predict_frame`` /
+``predict_rows`` / ``predict_csv`` with the gated model; ``model_card`` and ``fleet`` feed the
+dashboard; :func:`fetch_dataset` downloads the public datasets. Surfaces get the service from
+:func:`service_for`.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import shutil
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from apps.context import cached_service
 from apps.maintenance.config import PipelineConfig
-from apps.maintenance.data import cmapss_dir, load_cmapss
 from apps.maintenance.serving import EnginePrediction, ServedModel, artifact_names
-from apps.maintenance.summary import MaintenanceRunSummary, build_summary, write_card
+from apps.maintenance.summary import APP, MaintenanceRunSummary
 from core.ledger.serving import serving_book
 
 if TYPE_CHECKING:
     from apps.context import AppContext
-    from apps.maintenance.train import Progress
-
-logger = logging.getLogger(__name__)
-APP = "maintenance"
-APP_DIR = Path(__file__).resolve().parent
+    from apps.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -52,19 +46,16 @@ class PredictionBatch:
         return out
 
 
-@contextmanager
-def _thread_limit(threads: int) -> Iterator[None]:
-    """Limit BLAS/OpenMP (threadpoolctl) and torch intra-op threads, restoring them after."""
-    import torch
-    from threadpoolctl import threadpool_limits
+def service_for(ctx: AppContext) -> MaintenanceService:
+    """The maintenance service of ``ctx`` (one per context: its loaded models are shared)."""
+    return cached_service(ctx, APP, MaintenanceService)
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(threads)
-    try:
-        with threadpool_limits(limits=threads):
-            yield
-    finally:
-        torch.set_num_threads(before)
+
+def fetch_dataset(name: str, dest: Path, url: str | None = None) -> list[Path]:
+    """Download ``cmapss`` or ``ai4i`` into ``dest`` (needs internet); returns the files written."""
+    from apps.maintenance.fetch import fetch_dataset as fetch
+
+    return fetch(name, dest, url=url)
 
 
 class MaintenanceService:
@@ -82,88 +73,23 @@ class MaintenanceService:
         """``models/maintenance/``."""
         return self.ctx.app_models_dir(APP)
 
-    def _ai4i_path(self) -> Path | None:
-        # The user's data dir first, then the shipped sample (a NASA-only folder has no AI4I).
-        roots = (self.data_dir, self.ctx.data_dir, APP_DIR.parents[1] / "data")
-        for p in (r / "ai4i" / f"ai4i2020.csv{ext}" for r in roots for ext in (".gz", "")):
-            if p.is_file():
-                return p
-        logger.warning("AI4I file not found under %s; AI4I metrics skipped", self.data_dir)
-        return None
-
     def run_pipeline(self, progress: Progress = None, config: PipelineConfig | None = None,
                      force: bool | None = None, **options: Any) -> MaintenanceRunSummary:
         """Run (or reuse) every stage; ``options`` override PipelineConfig fields (e.g. subset)."""
+        from apps.maintenance.pipeline import run
+
         cfg = config or PipelineConfig(**{"subset": self.subset, **options})
-        with _thread_limit(cfg.threads):
-            return self._run_pipeline(cfg, progress, self.ctx.force if force is None else force)
-
-    def _run_pipeline(self, cfg: PipelineConfig, progress: Progress, force: bool
-                      ) -> MaintenanceRunSummary:
-        from apps.maintenance.evaluate import evaluate_step
-        from apps.maintenance.train import compress_step, train_step
-        from core.runs import fingerprint_paths, run_key
-
-        data = load_cmapss(cmapss_dir(self.data_dir), cfg.subset)
-        ai4i = self._ai4i_path() if cfg.ai4i else None
-        store = self.ctx.run_store()
-
-        def key(step: str, **extra: Any) -> str:  # code version: core + this app's package
-            return run_key(config={"step": f"{APP}.{step}", **cfg.key_dict(), **extra},
-                           data_fingerprint=data.fingerprint)
-
-        k_train = key("train")
-        train = store.get_or_run(k_train, lambda d: train_step(data, cfg, d, progress), APP,
-                                 "train", force)
-        k_comp = key("compress", train=k_train)
-        comp = store.get_or_run(
-            k_comp, lambda d: compress_step(data, cfg, train.artifacts_dir, d, progress), APP,
-            "compress", force)
-        ai4i_fp = fingerprint_paths([ai4i]) if ai4i else None  # content, not path spelling
-        k_eval = key("evaluate", compress=k_comp, ai4i=ai4i_fp)
-        evaluation = store.get_or_run(
-            k_eval, lambda d: evaluate_step(data, cfg, train.artifacts_dir, comp.artifacts_dir,
-                                            self.ctx.meter, ai4i), APP, "evaluate", force)
-        if progress:
-            progress("evaluate", 1, 1)
-        self._install(cfg, train.artifacts_dir, comp.artifacts_dir, evaluation.outputs)
-        summary = build_summary(self.ctx, cfg, data, train, comp, evaluation)
-        write_card(self.models_dir / artifact_names(cfg.subset)["card"], cfg, data, summary,
-                   evaluation.outputs["gate"])
-        self._save_fleet(cfg, data, train.outputs, evaluation.outputs)
+        ctx = self.ctx if force is None else replace(self.ctx, force=force)
+        summary = run(ctx, cfg, progress, data_dir=self.data_dir)
         with self._lock:
-            self._served.pop(cfg.subset, None)
+            self._served.pop(cfg.subset, None)  # the next prediction loads the new model
         return summary
-
-    def _install(self, cfg: PipelineConfig, train_dir: Path, comp_dir: Path,
-                 ev: dict[str, Any]) -> None:
-        """Copy the served seed's artifacts into ``models/maintenance/`` (git-ignored files)."""
-        import joblib
-
-        from apps.maintenance.train import bundle_path, compact_path
-
-        names = artifact_names(cfg.subset)
-        shutil.copyfile(bundle_path(train_dir, cfg.served_seed), self.models_dir / names["reference"])
-        shutil.copyfile(compact_path(comp_dir, cfg.served_seed), self.models_dir / names["compact"])
-        meta = {"eval_version": ev["eval_version"], "conformal": ev["conformal"],
-                "alarm": cfg.alarm.__dict__, "alpha": cfg.interval_alpha, "cap": cfg.rul_cap}
-        joblib.dump(meta, self.models_dir / names["serving"])
-
-    def _fleet_path(self, subset: str) -> Path:
-        return self.ctx.app_cache_dir(APP) / f"fleet-{subset.lower()}.json"
-
-    def _save_fleet(self, cfg: PipelineConfig, data: Any, train_out: dict[str, Any],
-                    ev: dict[str, Any]) -> None:
-        seed = train_out["seeds"][str(cfg.served_seed)]
-        fleet = {"subset": cfg.subset, "units": seed["units"], "true_rul": data.test_rul.tolist(),
-                 "served": ev["served"], **ev["test_served"], "cap": cfg.rul_cap,
-                 "alarm": ev["alarms"]["alarm_at_last_cycle"]}
-        self._fleet_path(cfg.subset).write_text(json.dumps(fleet))
 
     def fleet(self, subset: str | None = None) -> dict[str, Any] | None:
         """Last pipeline's test-fleet predictions (for the dashboard), or None if none ran."""
-        path = self._fleet_path(subset or self.subset)
-        return json.loads(path.read_text()) if path.is_file() else None
+        from apps.maintenance.fleet import load_fleet
+
+        return load_fleet(self.ctx.app_cache_dir(APP), subset or self.subset)
 
     def model_card(self, subset: str | None = None) -> dict[str, Any]:
         """The model card as a dict; ModelError when the pipeline has not run."""
@@ -203,6 +129,15 @@ class MaintenanceService:
             detail=model.model_name, counters={"engines": n_units})
         return PredictionBatch(model.subset, model.model_name, model.reason, tuple(preds),
                                m.energy_j, m.j_per_unit, m.method)
+
+    def predict_rows(self, rows: Sequence[Sequence[float]], subset: str | None = None
+                     ) -> PredictionBatch:
+        """Predict from rows of 26 numbers (unit, cycle, 3 settings, 21 sensors), e.g. from JSON."""
+        import numpy as np
+
+        from apps.maintenance.data import frame_from_rows
+
+        return self.predict_frame(frame_from_rows(np.asarray(rows, dtype=float), "request"), subset)
 
     def predict_csv(self, content: bytes, subset: str | None = None) -> PredictionBatch:
         """Predict from NASA-format text (26 whitespace- or comma-separated columns per row)."""

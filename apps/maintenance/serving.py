@@ -13,12 +13,34 @@ import numpy as np
 import pandas as pd
 
 from apps.maintenance.alarms import AlarmPolicy, debounce
+from apps.maintenance.config import PipelineConfig
 from apps.maintenance.conformal import ConformalRul
 from apps.maintenance.model import clip_rul
-from apps.maintenance.train import SeedBundle, load_bundle, load_compact
+from apps.maintenance.train import (
+    SeedBundle,
+    bundle_path,
+    compact_path,
+    load_bundle,
+    load_compact,
+)
 from core.errors import ModelError
 
 logger = logging.getLogger(__name__)
+
+
+def install_artifacts(models_dir: Path, cfg: PipelineConfig, train_dir: Path, comp_dir: Path,
+                      ev: dict[str, Any]) -> None:
+    """Copy the served seed's artifacts into ``models/maintenance/`` (git-ignored files)."""
+    import shutil
+
+    import joblib
+
+    names = artifact_names(cfg.subset)
+    shutil.copyfile(bundle_path(train_dir, cfg.served_seed), models_dir / names["reference"])
+    shutil.copyfile(compact_path(comp_dir, cfg.served_seed), models_dir / names["compact"])
+    meta = {"eval_version": ev["eval_version"], "conformal": ev["conformal"],
+            "alarm": cfg.alarm.__dict__, "alpha": cfg.interval_alpha, "cap": cfg.rul_cap}
+    joblib.dump(meta, models_dir / names["serving"])
 
 
 def artifact_names(subset: str) -> dict[str, str]:

@@ -7,7 +7,8 @@ Each step is a pure function of (data, config, artifacts folder) returning JSON-
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,21 @@ from apps.progress import Progress
 from core.errors import ModelError
 
 logger = logging.getLogger(__name__)
+
+
+@contextmanager
+def thread_limit(threads: int) -> Iterator[None]:
+    """Limit BLAS/OpenMP (threadpoolctl) and torch intra-op threads, restoring them after."""
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with threadpool_limits(limits=threads):
+            yield
+    finally:
+        torch.set_num_threads(before)
 
 
 @dataclass

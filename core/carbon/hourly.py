@@ -164,14 +164,31 @@ class HourlySeries(IntensitySource):
 
 
 def _read_frame(path: Path) -> pd.DataFrame:
+    return read_grid_frame(path)
+
+
+def read_grid_frame(path: Path) -> pd.DataFrame:
+    """The hourly grid CSV as a frame with a ``timestamp`` column (strings) and ``avg_CI``.
+
+    A CSV written with its index (``DataFrame.to_csv()``: an unnamed first column) is read when
+    that column holds UTC-offset timestamps; otherwise the error names the column."""
     import pandas as pd
 
+    path = Path(path)
     if not path.is_file():
         raise DataError(f"hourly grid CSV not found: {path} (check --grid-csv / GREENSTACK_GRID_CSV)")
     try:
         frame = pd.read_csv(path, dtype={"timestamp": str})
     except (OSError, ValueError, UnicodeDecodeError, EOFError) as e:
         raise DataError(f"cannot read hourly grid CSV {path}: {e}") from e
+    first = str(frame.columns[0]) if len(frame.columns) else ""
+    if "timestamp" not in frame.columns and (first == "" or first.startswith("Unnamed: ")):
+        stamps = frame[first].astype(str).str.strip()
+        if frame.empty or not stamps.str.contains(_OFFSET, regex=True).all():
+            raise DataError(f"{path}: the unnamed first column (header {first!r}) is not UTC "
+                            "timestamps with an offset (e.g. 2022-01-01 00:00:00+00:00); name the "
+                            "timestamp column 'timestamp'")
+        frame = frame.rename(columns={first: "timestamp"})
     missing = {"timestamp", "avg_CI"} - set(frame.columns)
     if missing:
         raise DataError(

@@ -39,8 +39,9 @@ GREENSTACK_COLUMNS = (
     "intensity_kind", "intensity_method", "intensity_at", "co2e_kg_per_unit", "notes",
 )  # fmt: skip
 SAVING_COLUMNS = (
-    "record_id", "created_unix_s", "app", "run_id", "kind", "co2e_kg", "co2e_kg_low",
-    "co2e_kg_high", "energy_kwh", "baseline", "method", "assumptions_json", "period_days", "notes",
+    "record_id", "created_unix_s", "app", "run_id", "kind", "counterfactual_id", "co2e_kg",
+    "co2e_kg_low", "co2e_kg_high", "energy_kwh", "baseline", "method", "assumptions_json",
+    "period_days", "notes",
 )  # fmt: skip
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -10,6 +12,22 @@ from core.units import j_to_kwh
 
 PHASES = ("train", "compress", "evaluate", "serve", "batch")
 RESERVED_SAVING_KINDS = ("reuse", "monitoring")
+COUNTERFACTUAL_ID_MAX = 128
+COUNTERFACTUAL_ID_PATTERN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+def counterfactual_slug(text: str) -> str:
+    """The counterfactual id derived from a description: lower case, ``-`` between words.
+
+    Used for records written before ids existed and as the default of ``record_saving``; an app
+    names its counterfactuals with explicit ids so that rewording a description changes nothing.
+    A slug over the length limit keeps its start and ends in 8 hex digits of the text's sha256.
+    """
+    slug = re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "unnamed"
+    if len(slug) <= COUNTERFACTUAL_ID_MAX:
+        return slug
+    digest = hashlib.sha256(text.encode()).hexdigest()[:8]
+    return f"{slug[:COUNTERFACTUAL_ID_MAX - 9].rstrip('-')}-{digest}"
 
 
 @dataclass(frozen=True)
@@ -98,11 +116,12 @@ class SavingRecord:
     app: str
     run_id: str
     kind: str
+    counterfactual_id: str  # stable slug: which counterfactual an estimate is about
     co2e_kg: float
     co2e_kg_low: float
     co2e_kg_high: float
     energy_kwh: float | None
-    baseline: str
+    baseline: str  # the counterfactual in words (free to reword; the id identifies it)
     method: str
     assumptions_json: str
     period_days: float | None

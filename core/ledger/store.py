@@ -16,14 +16,32 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Engine, create_engine, event, insert, select, union
+from sqlalchemy import (
+    Connection,
+    Engine,
+    MetaData,
+    Table,
+    create_engine,
+    event,
+    insert,
+    select,
+    text,
+    union,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, DatabaseError, OperationalError, SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from core.errors import DataError, LedgerError
 from core.ledger import schema
-from core.ledger.records import PHASES, FootprintRecord, SavingRecord
+from core.ledger.records import (
+    COUNTERFACTUAL_ID_MAX,
+    COUNTERFACTUAL_ID_PATTERN,
+    PHASES,
+    FootprintRecord,
+    SavingRecord,
+    counterfactual_slug,
+)
 from core.units import co2e_kg
 
 if TYPE_CHECKING:
@@ -97,6 +115,7 @@ class Ledger:
         app: str,
         run_id: str,
         kind: str,
+        counterfactual_id: str | None = None,
         co2e_kg: float,
         co2e_kg_low: float | None = None,
         co2e_kg_high: float | None = None,
@@ -109,6 +128,10 @@ class Ledger:
     ) -> SavingRecord:
         """Append one saving (central, low, high kgCO2e) with baseline, method and assumptions.
 
+        ``counterfactual_id`` (a slug, e.g. ``cooling-naive-setpoint-office``) names what the
+        saving is measured against; core.impact counts the latest estimate per (app, kind, id),
+        and ``baseline`` describes it in words. None derives it from ``baseline``
+        (:func:`counterfactual_slug`), which is how records from before ids were read.
         Low/high default to the central value (no range stated; say so in ``notes``).
         ``period_days``: the span the saving accrues over, used for payback time.
         """
@@ -116,13 +139,15 @@ class Ledger:
         low = co2e_kg if co2e_kg_low is None else co2e_kg_low
         high = co2e_kg if co2e_kg_high is None else co2e_kg_high
         _check_saving(kind, co2e_kg, low, high, energy_kwh, period_days, baseline, method)
+        cf_id = _checked_counterfactual_id(counterfactual_id, baseline)
         try:
             assumptions_json = json.dumps(dict(assumptions or {}), sort_keys=True, allow_nan=False)
         except (TypeError, ValueError) as e:
             raise DataError(f"assumptions must be JSON-serialisable without NaN: {e}") from e
         row = {
             **_new_ids(),
-            "app": app, "run_id": run_id, "kind": kind, "co2e_kg": float(co2e_kg),
+            "app": app, "run_id": run_id, "kind": kind, "counterfactual_id": cf_id,
+            "co2e_kg": float(co2e_kg),
             "co2e_kg_low": float(low), "co2e_kg_high": float(high),
             "energy_kwh": None if energy_kwh is None else float(energy_kwh),
             "baseline": baseline, "method": method, "assumptions_json": assumptions_json,
@@ -154,7 +179,9 @@ class Ledger:
             if value is not None:
                 query = query.where(column == value)
         rows = self._run(lambda: self._fetch(query), "read savings from")
-        return [SavingRecord(**r) for r in rows]
+        # Records from before counterfactual ids (schema version 1) read their baseline's slug.
+        return [SavingRecord(**{**r, "counterfactual_id": r["counterfactual_id"]
+                                or counterfactual_slug(r["baseline"])}) for r in rows]
 
     def apps(self) -> list[str]:
         """Apps with at least one record, sorted."""
@@ -182,20 +209,14 @@ class Ledger:
 
     # -- internals -------------------------------------------------------------------------------
     def _init_schema(self) -> None:
-        # pysqlite autocommits each CREATE, so a process opening the ledger while another is
-        # creating it can see some tables and not others: retry until the schema is whole.
-        for attempt in range(_SCHEMA_RETRIES + 1):
-            try:
-                schema.metadata.create_all(self.engine)
-                if self.engine.dialect.name == "sqlite":
-                    schema.install_sqlite_guards(self.engine)
-                break
-            except OperationalError as e:
-                racing = "already exists" in str(e) or "no such table" in str(e)
-                if not racing or attempt == _SCHEMA_RETRIES:
-                    raise
-                time.sleep(0.02 * (attempt + 1))
+        postgres = self.engine.dialect.name == "postgresql"
+        create_tables(self.engine, schema.metadata)
         with self.engine.begin() as conn:
+            if postgres:  # one process at a time installs the guards and the version row
+                _lock_schema(conn)
+                schema.install_postgresql_guards(conn)
+            elif self.engine.dialect.name == "sqlite":
+                schema.install_sqlite_guards(conn)
             version = conn.execute(
                 select(schema.meta.c.value).where(schema.meta.c.key == "schema_version")
             ).scalar_one_or_none()
@@ -204,6 +225,8 @@ class Ledger:
                     schema.meta.insert().prefix_with("OR IGNORE", dialect="sqlite"),
                     {"key": "schema_version", "value": str(schema.SCHEMA_VERSION)},
                 )
+            elif int(version) < schema.SCHEMA_VERSION:
+                schema.migrate(conn, int(version))
             elif int(version) > schema.SCHEMA_VERSION:
                 raise LedgerError(
                     f"ledger {_safe_url(self.url)} has schema version {version}, newer than this "
@@ -211,6 +234,8 @@ class Ledger:
                 )
 
     def _insert(self, table: Any, row: dict[str, Any]) -> int:
+        _check_lengths(table, row)
+
         def write() -> int:
             with self.engine.begin() as conn:
                 result = conn.execute(insert(table).values(**row))
@@ -239,6 +264,33 @@ class Ledger:
         raise AssertionError("unreachable")  # pragma: no cover
 
 
+def create_tables(engine: Engine, metadata: MetaData, tables: list[Table] | None = None) -> None:
+    """Create missing tables of ``metadata`` in the ledger's database, safely when several
+    processes (server workers) open it at once. Surfaces use it for their own tables."""
+    if engine.dialect.name == "postgresql":
+        # DDL is transactional there: one process at a time checks and creates.
+        with engine.begin() as conn:
+            _lock_schema(conn)
+            metadata.create_all(conn, tables=tables)
+        return
+    # pysqlite autocommits each CREATE, so a process opening the database while another is
+    # creating it can see some tables and not others: retry until the schema is whole.
+    for attempt in range(_SCHEMA_RETRIES + 1):
+        try:
+            metadata.create_all(engine, tables=tables)
+            return
+        except OperationalError as e:
+            racing = "already exists" in str(e) or "no such table" in str(e)
+            if not racing or attempt == _SCHEMA_RETRIES:
+                raise
+            time.sleep(0.02 * (attempt + 1))
+
+
+def _lock_schema(conn: Connection) -> None:
+    """Hold PostgreSQL's schema advisory lock until the transaction ends."""
+    conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": schema.PG_SCHEMA_LOCK})
+
+
 def _make_engine(url: str, busy_timeout_s: float) -> Engine:
     try:
         parsed = make_url(url)
@@ -247,6 +299,9 @@ def _make_engine(url: str, busy_timeout_s: float) -> Engine:
             f"ledger URL {url!r} is not a SQLAlchemy URL ({e}); use e.g. "
             "sqlite:///.greenstack/greenstack.db or postgresql+psycopg://user@host/db"
         ) from e
+    if parsed.get_backend_name() == "postgresql" and parsed.get_driver_name() == "psycopg2":
+        # A bare postgresql:// means psycopg2 to SQLAlchemy; greenstack ships psycopg (3).
+        url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
     if parsed.get_backend_name() != "sqlite":
         try:
             return create_engine(url, pool_pre_ping=True)
@@ -323,11 +378,34 @@ def _intensity_columns(intensity: Intensity) -> dict[str, Any]:
     }
 
 
+def _check_lengths(table: Table, row: Mapping[str, Any]) -> None:
+    """Refuse a string longer than its column, on every database alike (SQLite would store it,
+    PostgreSQL would refuse it mid-transaction)."""
+    for column in table.columns:
+        limit = getattr(column.type, "length", None)
+        value = row.get(column.name)
+        if limit and isinstance(value, str) and len(value) > limit:
+            raise DataError(f"{table.name}.{column.name} is {len(value)} characters long; at most "
+                            f"{limit} fit: shorten it")
+
+
 def _check_ids(app: str, run_id: str) -> None:
     if not app or not str(app).strip():
         raise DataError("app must be a non-empty name (e.g. 'maintenance')")
     if not run_id or not str(run_id).strip():
         raise DataError("run_id must be non-empty (e.g. the run key)")
+
+
+def _checked_counterfactual_id(counterfactual_id: str | None, baseline: str) -> str:
+    if counterfactual_id is None:
+        return counterfactual_slug(baseline)
+    if (len(counterfactual_id) > COUNTERFACTUAL_ID_MAX
+            or not COUNTERFACTUAL_ID_PATTERN.match(counterfactual_id)):
+        raise DataError(
+            f"counterfactual_id {counterfactual_id!r} must be a slug of at most "
+            f"{COUNTERFACTUAL_ID_MAX} characters: lower-case letters and digits joined by '-', "
+            f"e.g. {counterfactual_slug(baseline)!r}")
+    return counterfactual_id
 
 
 def _check_saving(

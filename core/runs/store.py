@@ -165,7 +165,8 @@ class RunStore:
         central = co2e_kg(m.energy_j, intensity.g_per_kwh, self.pue)
         u = m.uncertainty_rel
         self.ledger.record_saving(
-            app=app, run_id=result.key, kind="reuse", co2e_kg=central,
+            app=app, run_id=result.key, kind="reuse", counterfactual_id=f"rerun-{result.key}",
+            co2e_kg=central,
             co2e_kg_low=central * max(0.0, 1.0 - u), co2e_kg_high=central * (1.0 + u),
             energy_kwh=m.energy_kwh, baseline=f"rerunning finished run {result.key}",
             method=f"stored measurement of the original run ({m.method}, scope {m.scope})",

@@ -147,3 +147,17 @@ def test_payback_uses_only_the_counted_estimate(tmp_path: Path) -> None:
     r = ImpactReport.from_ledger(led)
     assert r.savings_rate_kg_per_day == pytest.approx(0.01)
     assert r.payback_days == pytest.approx(1.0 / 0.01)
+
+
+def test_rewording_a_description_does_not_double_count(tmp_path: Path) -> None:
+    led = Ledger(f"sqlite:///{tmp_path / 'l.db'}")
+    led.record_saving(app="a", run_id="r1", kind="avoided", counterfactual_id="fixed-interval-fd001",
+                      co2e_kg=10.0, baseline="fixed interval, FD001 engines", method="m")
+    led.record_saving(app="a", run_id="r2", kind="avoided", counterfactual_id="fixed-interval-fd001",
+                      co2e_kg=12.0, baseline="replacement at a fixed interval (FD001 fleet)",
+                      method="m")  # same counterfactual, reworded description
+    led.record_saving(app="a", run_id="r3", kind="avoided", counterfactual_id="fixed-interval-fd003",
+                      co2e_kg=5.0, baseline="fixed interval, FD001 engines", method="m")
+    r = ImpactReport.from_ledger(led)
+    assert r.savings.co2e_kg == pytest.approx(12.0 + 5.0)  # not 27: the first is superseded
+    assert r.savings.superseded == 1 and r.savings.records == 2

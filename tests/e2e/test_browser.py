@@ -138,3 +138,77 @@ def test_api_docs_render_offline_in_the_browser(driver, stack) -> None:
     loaded = driver.execute_script(
         "return performance.getEntriesByType('resource').map(e => e.name)")
     assert loaded and all(urlparse(u).netloc == api_host for u in loaded), loaded
+
+
+def _screen_offset(lon: float, lat: float, centre: tuple[float, float], zoom: float
+                   ) -> tuple[float, float]:
+    """Pixels from the map's centre to (lon, lat) in deck.gl's Web Mercator (512-px world)."""
+    import math
+
+    world = 512 * 2**zoom
+
+    def px(lo: float, la: float) -> tuple[float, float]:
+        y = math.log(math.tan(math.pi / 4 + math.radians(la) / 2))
+        return (lo + 180) / 360 * world, (1 - y / math.pi) / 2 * world
+
+    (x, y), (cx, cy) = px(lon, lat), px(*centre)
+    return x - cx, y - cy
+
+
+def test_deforestation_map_in_chromium(dashboard_url, driver, stack, tmp_path_factory) -> None:
+    # A finished job on real imagery, made by the real job code, in the dashboard's cache (with
+    # GREENSTACK_E2E_DEMO_STATE=1 the demo's own jobs are shown instead). The map must render
+    # offline: imagery as the base layer, loss polygons on top, a tooltip with ha and CO2.
+    from urllib.parse import urlparse
+
+    from selenium.webdriver.common.action_chains import ActionChains
+    from shapely.geometry import shape
+
+    from apps.deforestation.jobmap import job_map
+    from tests.e2e.deforestation_job import seed_finished_job
+    from tests.e2e.e2e_stack import DEMO_STATE
+
+    if DEMO_STATE:
+        pytest.skip("the demo state's map is screenshotted by test_every_dashboard_page")
+    out_dir = seed_finished_job(Path(stack.env["GREENSTACK_CACHE_DIR"]),
+                                tmp_path_factory.mktemp("defo_job"))
+    m = job_map(out_dir)
+    assert m.n_patches > 0
+    shots = _screenshot_dir(tmp_path_factory)
+    driver.get(f"{dashboard_url}/deforestation")
+    text = _wait_rendered(driver, must_contain="Map of a finished job")
+    assert f"{m.n_patches} loss patches" in text
+    deadline = time.monotonic() + 60
+    canvases: list = []
+    while time.monotonic() < deadline and not canvases:
+        canvases = driver.find_elements("css selector",
+                                        '[data-testid="stDeckGlJsonChart"] canvas')
+        time.sleep(0.5)
+    assert canvases, "the map drew no canvas"
+    canvas = canvases[0]
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", canvas)
+    time.sleep(3)  # the PNG layers decode and draw after the canvas exists
+    driver.save_screenshot(str(shots / "deforestation_map.png"))
+    host = urlparse(dashboard_url).netloc
+    loaded = driver.execute_script(
+        "return performance.getEntriesByType('resource').map(e => e.name)")
+    # Nothing, the dashboard's favicon included (an emoji, not a Material icon from a font CDN),
+    # comes from another host.
+    remote = [u for u in loaded if urlparse(u).scheme in ("http", "https", "ws", "wss")
+              and urlparse(u).netloc != host]
+    assert not remote, f"the map fetched from elsewhere (no tile server is reachable): {remote}"
+    # hover the largest patch: its tooltip shows hectares and CO2
+    biggest = max(m.loss["features"], key=lambda f: f["properties"]["area_ha"])
+    point = shape(biggest["geometry"]).representative_point()
+    dx, dy = _screen_offset(point.x, point.y, m.centre_lonlat, m.zoom)
+    ActionChains(driver).move_to_element_with_offset(canvas, int(dx), int(dy)).perform()
+    tip = ""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and "ha" not in tip:
+        tip = driver.execute_script(
+            "const t = document.querySelector('.deck-tooltip');"
+            "return t && t.offsetParent !== null ? t.innerText : '';")
+        time.sleep(0.3)
+    props = biggest["properties"]
+    assert f"{props['area_ha']:,.2f} ha" in tip and "CO2 with roots" in tip, tip
+    driver.save_screenshot(str(shots / "deforestation_map_tooltip.png"))

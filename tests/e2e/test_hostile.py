@@ -96,6 +96,15 @@ def http(server: Server) -> Iterator[httpx.Client]:
         yield client
 
 
+def _chat(http: httpx.Client, server: Server, body: dict) -> httpx.Response:
+    """POST a chat; a server that does not answer within TIMEOUT_S fails the test plainly."""
+    try:
+        return http.post("/v1/chat/completions", json=body, headers=server.auth("compute"))
+    except httpx.TimeoutException as e:
+        problem = f"no answer within {TIMEOUT_S:g} s ({type(e).__name__}): the assistant is blocked"
+    pytest.fail(problem, pytrace=False)  # outside the except: no chained transport traceback
+
+
 def _says_what_to_fix(r: httpx.Response, status: int, *needles: str) -> None:
     assert r.status_code == status, (r.request.method, r.request.url, r.status_code, r.text[:300])
     text = json.dumps(r.json())
@@ -113,12 +122,26 @@ def test_deep_nesting_and_huge_integers_on_chat(server: Server, http: httpx.Clie
     huge = json.dumps(HELLO)[:-1] + ', "max_tokens": ' + "9" * 5000 + "}"
     _says_what_to_fix(http.post("/v1/chat/completions", content=huge, headers=auth), 422,
                       "64 bits")
+    # A lone surrogate escape parses in Python but cannot be encoded for the model (was a 500).
+    surrogate = json.dumps(HELLO).replace("Say hello.", "\\ud800")
+    _says_what_to_fix(http.post("/v1/chat/completions", content=surrogate, headers=auth), 422,
+                      "surrogate")
 
 
 def test_five_thousand_messages_is_a_4xx_not_a_503(server: Server, http: httpx.Client) -> None:
     body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}] * 5000}
     _says_what_to_fix(http.post("/v1/chat/completions", json=body,
                                 headers=server.auth("compute")), 400, "messages", "256")
+
+
+def test_history_too_long_to_summarise_is_a_4xx_not_a_503(server: Server,
+                                                           http: httpx.Client) -> None:
+    # Few messages, but their old turns alone overflow the model's context when summarised.
+    turns = [{"role": "user" if i % 2 == 0 else "assistant", "content": "word " * 400}
+             for i in range(40)]
+    body = {"model": MODEL, "messages": [*turns, {"role": "user", "content": "hi"}]}
+    _says_what_to_fix(_chat(http, server, body), 400, "context_length_exceeded",
+                      "fewer or shorter messages")
 
 
 @pytest.mark.parametrize(("path", "params"), [
@@ -137,16 +160,17 @@ def _signal(start: str = "2026-07-01T00:00:00Z", duration: str = "PT1H",
             + value + "]}]}]}")
 
 
-@pytest.mark.parametrize(("body", "needle"), [
-    (_signal(value="NaN"), "NaN is not a JSON number"),
-    (_signal(value="Infinity"), "Infinity is not a JSON number"),
-    (_signal(duration="P99999999999999999999D"), "between 1 s and 7 days"),
-    (_signal(start="9999-12-31T23:00:00Z", duration="P7D"), "2200-01-01"),
-    (_signal(start="0001-01-01T00:00:00+05:00"), "1900-01-01"),
+@pytest.mark.parametrize(("body", "status", "needle"), [
+    (_signal(value="NaN"), 422, "NaN is not a JSON number"),
+    (_signal(value="Infinity"), 422, "Infinity is not a JSON number"),
+    (_signal(duration="P99999999999999999999D"), 422, "between 1 s and 7 days"),
+    (_signal(start="9999-12-31T23:00:00Z", duration="P7D"), 422, "2200-01-01"),
+    (_signal(start="0001-01-01T00:00:00+05:00"), 422, "1900-01-01"),
 ])
-def test_hostile_signals(server: Server, http: httpx.Client, body: str, needle: str) -> None:
+def test_hostile_signals(server: Server, http: httpx.Client, body: str, status: int,
+                         needle: str) -> None:
     headers = server.auth("control") | {"content-type": "application/json"}
-    _says_what_to_fix(http.post("/v1/cooling/signals", content=body, headers=headers), 422,
+    _says_what_to_fix(http.post("/v1/cooling/signals", content=body, headers=headers), status,
                       needle)
 
 
@@ -166,6 +190,16 @@ def test_job_paths_with_nul_or_overlong_names(server: Server, http: httpx.Client
     r = http.post("/v1/deforestation/jobs", data={"before": before, "after": "x.tif"},
                   headers=server.auth("jobs"))
     _says_what_to_fix(r, 422, needle)
+
+
+def test_overlong_job_id_is_a_404(http: httpx.Client) -> None:
+    _says_what_to_fix(http.get("/v1/deforestation/jobs/" + "a" * 5000), 404, "no job")
+
+
+def test_body_that_is_not_utf8_is_a_422(server: Server, http: httpx.Client) -> None:
+    headers = server.auth("control") | {"content-type": "application/json"}
+    r = http.post("/v1/cooling/signals", content=b'{"programID": "\xff\xfe"}', headers=headers)
+    _says_what_to_fix(r, 422, "not valid UTF-8")
 
 
 def _job_folders(server: Server) -> list[Path]:
@@ -258,7 +292,7 @@ def test_a_cut_stream_frees_the_assistant(server: Server, http: httpx.Client) ->
             received += chunk
     # The client is gone after the first chunks; the next request must be served, not queued
     # behind a generation nobody reads (the client timeout fails the test if it blocks).
-    r = http.post("/v1/chat/completions", json=HELLO, headers=server.auth("compute"))
+    r = _chat(http, server, HELLO)
     assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"], r.text
 
 
@@ -272,8 +306,8 @@ def test_zz_server_still_serves_and_the_ledger_stays_bounded(server: Server,
     assert health.status_code == 200 and health.json()["ledger"]["reachable"], health.text
     answers = []
     for i in range(40):  # 40 answered requests (repeats hit the exact cache)
-        r = http.post("/v1/chat/completions", headers=server.auth("compute"),
-                      json={**HELLO, "messages": [{"role": "user", "content": f"Say {i % 4}."}]})
+        r = _chat(http, server,
+                  {**HELLO, "messages": [{"role": "user", "content": f"Say {i % 4}."}]})
         assert r.status_code == 200, r.text
         answers.append(r.json())
     assert all(a["choices"][0]["message"]["content"] for a in answers)

@@ -1,4 +1,6 @@
-"""API keys: hashed storage, scopes, revocation, and 401 vs 403 through a real FastAPI app."""
+"""API keys: hashed storage, scopes, revocation, and 401 vs 403 through a real FastAPI app.
+
+Tests taking ``engine`` or ``store`` run on SQLite and on a throwaway PostgreSQL cluster."""
 
 from __future__ import annotations
 
@@ -20,11 +22,14 @@ from apps.api.auth import (
 )
 from apps.api.deps import Principal, require_scope
 from core.errors import ConfigError
+from tests.pg_cluster import BACKENDS, url_for
 
 
-@pytest.fixture()
-def engine(tmp_path: Path) -> sa.Engine:
-    return sa.create_engine(f"sqlite:///{tmp_path / 'keys.db'}")
+@pytest.fixture(params=BACKENDS)
+def engine(request: pytest.FixtureRequest) -> sa.Engine:
+    from core.ledger import Ledger
+
+    return Ledger(url_for(request, request.param)).engine  # keys live in the ledger's database
 
 
 @pytest.fixture()
@@ -89,6 +94,13 @@ def test_scope_implications(store: ApiKeyStore, granted: str, needed: str, allow
     else:
         with pytest.raises(ScopeError, match=f"needs '{needed}'"):
             store.authorize(token, needed)
+
+
+def test_overlong_name_is_refused_on_every_database(store: ApiKeyStore) -> None:
+    with pytest.raises(ConfigError, match="at most 200"):
+        store.create(["read"], name="n" * 201)
+    assert store.list() == []
+    assert store.create(["read"], name="n" * 200).key.name == "n" * 200
 
 
 def test_revoke(store: ApiKeyStore) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -65,7 +66,8 @@ def make_service(ctx, runtime, embedder, threshold):
 
 @pytest.fixture()
 def small_data(tmp_path: Path) -> Path:
-    """A trimmed copy of data/assistant (8 prompts, 1 text, 3 conversations) for pipeline tests."""
+    """A trimmed copy of data/assistant (8 prompts, 1 text, 3 conversations, 24 serving items:
+    two per category and split) for pipeline tests."""
     src = PROJECT_ROOT / "data" / "assistant"
     dst = tmp_path / "data" / "assistant"
     (dst / "texts").mkdir(parents=True)
@@ -74,6 +76,16 @@ def small_data(tmp_path: Path) -> Path:
     (dst / "prompts.jsonl").write_text("\n".join(picked) + "\n")
     shutil.copy(src / "texts" / "us_constitution_preamble_first_amendment.txt", dst / "texts")
     shutil.copy(src / "paraphrases.jsonl", dst)
+    serving = (src / "serving_eval.jsonl").read_text().splitlines()
+    seen: dict[tuple[str, str], int] = {}
+    kept = []
+    for line in serving:  # the first two items of every category in each split
+        row = json.loads(line)
+        key = (row["category"], row["split"])
+        if seen.get(key, 0) < 2:
+            seen[key] = seen.get(key, 0) + 1
+            kept.append(line)
+    (dst / "serving_eval.jsonl").write_text("\n".join(kept) + "\n")
     workload = (src / "workload.jsonl").read_text().splitlines()
     (dst / "workload.jsonl").write_text("\n".join([workload[0], workload[25], workload[-2]])
                                         + "\n")

@@ -19,7 +19,7 @@ def test_empty_page_says_how_to_produce_a_model(ctx) -> None:
 
 
 def test_chat_answer_shows_energy_per_token_and_savings(ctx, make_service) -> None:
-    from apps.assistant.pipeline import card_path
+    from apps.assistant.served import card_path
     from apps.assistant.service import register_service
     from core.gates import ModelCard, ModelRef
 
@@ -37,3 +37,7 @@ def test_chat_answer_shows_energy_per_token_and_savings(ctx, make_service) -> No
     captions = " ".join(c.value for c in at.caption)
     assert "J/token" in captions and "mgCO2e" in captions and "cache miss" in captions
     assert at.metric[0].value == "1"
+    # Utilisation of the batch engine: the answer was decoded in steps the page counts.
+    steps = next(m for m in at.metric if m.label == "decode steps")
+    assert int(steps.value) > 0
+    assert any(m.label == "engine busy share" for m in at.metric)

@@ -53,16 +53,16 @@ def test_grounding_single_counted_saving_cites_one_record(ctx, tmp_path: Path) -
 
 
 def test_page_booked_savings_follow_the_superseding_rule(ctx) -> None:
-    from apps.assistant.page import booked_savings_g
+    from apps.assistant.service import AssistantService
 
     _seed(ctx.ledger, "assistant", "efficient_serving")
-    grams, note = booked_savings_g(ctx)
+    grams, note, _ = AssistantService(ctx).booked_savings()
     assert grams == pytest.approx(12_750.0)
     assert "3 saving records counted; 1 older estimates superseded" in note
 
 
 def _stats(label: str, co2e_kg: float):
-    from apps.assistant.replay import ReplayStats
+    from apps.assistant.summary import ReplayStats
 
     return ReplayStats(label=label, model="F32", conversations=2, requests=3, prompt_tokens=90,
                        completion_tokens=30, tokens_saved=0, energy_j=co2e_kg * 1e7,
@@ -72,7 +72,7 @@ def _stats(label: str, co2e_kg: float):
 
 def test_saving_baseline_states_the_replayed_cap(ctx) -> None:
     from apps.assistant.card import book_saving, naive_baseline
-    from apps.assistant.pipeline import naive_config
+    from apps.assistant.served import naive_config
 
     assert naive_baseline(naive_config()) == OLD_BASELINE  # old records still superseded
     book_saving(ctx, "k1", _stats("naive", 3e-5), _stats("efficient", 1e-5), naive_config(12))

@@ -10,7 +10,7 @@ import pytest
 
 TINY = {"seeds": (0, 1), "sac_steps": 240, "ppo_steps": 336, "search_min_steps": 60,
         "validation_days": 2, "tune_days": 3, "eval_days": 3,
-        "search_space": ((1e-3, 0.95), (3e-4, 0.95))}
+        "search_space": ((1e-3, 0.95), (3e-4, 0.95)), "calibration_evals": 20}
 DATA = Path(__file__).resolve().parents[3] / "data"
 
 
@@ -33,11 +33,15 @@ def ran(tmp_path_factory):
 
 def test_pipeline_produces_every_stage(ran):
     ctx, s, stages = ran
-    assert stages[0] == "tune heuristic" and stages[-1] == "done"
-    assert set(s.kpis) >= {"naive", "ashrae", "heuristic", "agent", "sac", "ppo", "compact"}
+    assert stages[0] == "tune heuristic + carbon rule" and stages[-1] == "done"
+    assert set(s.kpis) >= {"naive", "ashrae", "heuristic", "carbon_rule", "agent", "sac", "ppo",
+                           "compact"}
+    assert s.targets["rules"]["best_rule"] in ("heuristic", "carbon_rule")
+    assert set(s.targets["rules"]["agent_co2_vs_naive_pct_per_pair"]) == set(s.eval_scenarios)
     for row in s.kpis.values():
         assert row["co2_kg_per_m2"]["mean"] > 0 and row["energy_kwh_per_m2"]["mean"] > 0
     assert s.kpis["sac"]["co2_kg_per_m2"]["n_seeds"] == 2
+    assert {"cooling_demand", "indoor_temperature"} <= set(s.calibration["metrics"])
     assert len(s.search["search"]["trials"]) == 3  # 2 configs, then the survivor at 2x budget
     assert "gate_passed" in s.compact and s.compact["served"] in ("compact", s.agent_algo)
     assert Path(s.card_path).is_file()
@@ -79,7 +83,7 @@ def test_cli_evaluate_json(ran, capsys):
 
     assert cli.evaluate(Args, lambda: ctx) == 0
     out = json.loads(capsys.readouterr().out)
-    assert set(out["controllers"]) == {"naive", "ashrae", "heuristic", "agent"}
+    assert set(out["controllers"]) == {"naive", "ashrae", "heuristic", "carbon_rule", "agent"}
     for row in out["controllers"].values():
         assert {"energy_kwh_per_m2", "co2_kg_per_m2", "cost_per_m2", "discomfort_kh",
                 "peak_kw"} <= set(row)
@@ -135,3 +139,34 @@ def test_recommendation_serves_the_trained_policy(ran):
     rec = bms.recommend("site", "z", utc_offset_h=-6)
     assert rec["action"] == "write" and rec["model_version"].startswith("cooling-agent@")
     assert 23.0 <= rec["setpoint_c"] <= 25.0  # within 1 K of the current 24 degC setpoint
+
+
+def test_pipeline_with_a_tank_trains_two_action_agents_and_gates_them(ran, capsys):
+    """Issue 16: ``--storage KWH`` trains SAC/PPO with [setpoint, tank] actions, tunes the carbon
+    rule with the same tank, distils and gates a 25-32-2 compact policy, and writes its own card
+    (the BMS keeps serving the office card without a tank)."""
+    from apps.cooling import cli
+    from apps.cooling.service import CoolingService
+    from core.gates import ModelCard
+
+    ctx, plain, _ = ran
+    s = CoolingService(ctx).run_pipeline(**{**TINY, "seeds": (0,), "storage_kwh": 150.0,
+                                            "random_dr": True, "split": "desert-held-out"})
+    assert s.storage_kwh_th == 150.0 and s.card_path != plain.card_path
+    assert s.card_path.endswith("cooling-agent-storage150-desert-held-out.card.json")
+    assert s.eval_scenarios[0] == "USA_AZ_Phoenix-Sky+BPAT" and len(s.eval_scenarios) == 4
+    assert "USA_AZ_Phoenix-Sky" not in s.train_scenario
+    card = ModelCard.load(s.card_path)
+    assert card.metrics["storage_kwh_th"] == 150.0 and card.latest_gate is not None
+    assert "carbon_rule" in s.kpis and "gate_passed" in s.compact
+
+    class Args:
+        weather = DATA / "weather" / "723170TYA.CSV.gz"
+        grid = DATA / "grid" / "BPAT_NG_avgCI_2022.csv.gz"
+        building, days, json, storage = "office", 2, True, 150.0
+
+    assert cli.evaluate(Args, lambda: ctx) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["storage_kwh_th"] == 150.0 and out["agent_uses_storage"] is True
+    assert {"carbon_rule", "agent"} <= set(out["controllers"])
+    assert "dr_shed_kwh_per_m2" in out["controllers"]["carbon_rule"]

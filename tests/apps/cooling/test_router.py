@@ -8,7 +8,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from fastapi.testclient import TestClient
 
+from tests.pg_cluster import BACKENDS
+
 SITE, ZONE = "hq", "floor-3"
+# Cooling state lives in the ledger's database: every test runs on SQLite and PostgreSQL.
+pytestmark = pytest.mark.parametrize("ledger_url", BACKENDS, indirect=True)
 
 
 @pytest.fixture()
@@ -244,3 +248,21 @@ def test_rate_limit_follows_real_time_between_issues(ctx):
     fresh(t0 + timedelta(minutes=20))
     second = bms.issue(SITE, ZONE, now=t0 + timedelta(minutes=22, seconds=30))
     assert second["setpoint_c"] == pytest.approx(21.5, abs=0.005)  # 15 min after the first
+
+
+def test_recommendation_honours_a_demand_response_event(client):
+    """Issue 16: an active IMPORT_CAPACITY_LIMIT event holds the setpoint at the comfort edge
+    (rate-limited on the way there) and the response says so."""
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    _telemetry(client, temp=25.0, Zone_Air_Temperature_Setpoint=25.5)
+    before = client.get(REC).json()
+    assert not any("demand-response" in c for c in before["constraints_applied"])
+    event = {"programID": "utility-dr", "intervalPeriod": {"start": start.isoformat(),
+                                                           "duration": "PT2H"},
+             "intervals": [{"id": 0, "payloads": [{"type": "IMPORT_CAPACITY_LIMIT",
+                                                   "values": [5.0]}]}]}
+    assert client.post("/v1/cooling/signals", json=event).status_code == 201
+    body = client.get(REC).json()
+    assert body["policy_target_c"] >= 26.0
+    assert any("demand-response event in force (utility-dr IMPORT_CAPACITY_LIMIT 5 kW)" in c
+               for c in body["constraints_applied"])

@@ -121,7 +121,8 @@ def test_code_fingerprint_follows_the_rollout_imports() -> None:
 
     closure = _module_closure(ROOT_MODULES)
     assert {"apps.cooling.env", "apps.cooling.office", "apps.cooling.scenario"} <= closure
-    assert not {"apps.cooling.bms", "apps.cooling.page", "apps.cooling.pipeline"} & closure
+    assert not {"apps.cooling.bms", "apps.cooling.page", "apps.cooling.pipeline",
+                "apps.cooling.service", "apps.cooling.gating"} & closure
 
 
 def _rebuilt_version(teacher_zip: Path, data: Path) -> str:
@@ -152,7 +153,7 @@ def test_recheck_records_inputs_only_when_the_rebuilt_eval_set_is_the_gated_one(
     import dataclasses
 
     from apps.cooling import cli
-    from apps.cooling.gate_eval import recheck_card
+    from apps.cooling.gating import recheck_card
     from core.gates import ModelCard
 
     card_path, data = site

@@ -181,3 +181,96 @@ def test_rate_limit_since_uses_real_elapsed_time():
     assert rate_limit_since(26.0, run) == pytest.approx(21.0)
     # an override by the building (20 -> 24 in a minute): ramp from the new value
     assert rate_limit_since(26.0, [(60.0, 24.0), (120.0, 20.0)]) == pytest.approx(24.0 + 60 / 900)
+
+
+def test_grid_csv_with_an_unnamed_timestamp_column_is_read(tmp_path):
+    """Issue 16: a grid CSV exported with its index (unnamed first column) reads the same."""
+    import pandas as pd
+
+    from apps.cooling.grid import load_grid
+    from core.errors import DataError
+
+    src = DATA / "grid" / "NYIS_NG_avgCI_2022.csv.gz"
+    weather = read_weather(DATA / "weather" / "USA_NY_New.York-Kennedy.epw.gz")
+    frame = pd.read_csv(src).set_index("timestamp")
+    frame.index.name = None
+    unnamed = tmp_path / "NYIS_NG_avgCI_2022.csv"
+    frame.to_csv(unnamed)
+    assert unnamed.read_text().startswith(",")
+    a, b = load_grid(src, weather), load_grid(unnamed, weather)
+    np.testing.assert_array_equal(a.ci_avg_g_per_kwh, b.ci_avg_g_per_kwh)
+    np.testing.assert_array_equal(a.ci_marginal_g_per_kwh, b.ci_marginal_g_per_kwh)
+    bad = tmp_path / "bad" / "NYIS_NG_avgCI_2022.csv"
+    bad.parent.mkdir()
+    frame.reset_index(drop=True).to_csv(bad)  # an unnamed column of row numbers
+    with pytest.raises(DataError, match="unnamed first column"):
+        load_grid(bad, weather)
+
+
+def test_tank_charges_within_its_limits_and_keeps_energy():
+    from apps.cooling.storage import Tank, TankParams
+
+    tank = Tank(TankParams(100.0))  # 100 kWh thermal, 25 kW rate
+    step = tank.step(1.0, mech_load_w_th=10_000.0, plant_capacity_w_th=60_000.0, dt_s=900.0)
+    assert step.charge_w_th == pytest.approx(25_000.0)
+    assert step.chiller_w_th == pytest.approx(35_000.0)
+    assert tank.stored_kwh_th == pytest.approx(6.25 * (1 - 0.01 * 0.25 / 24))
+    # headroom: the chiller cannot exceed the plant capacity while charging
+    assert tank.step(1.0, 55_000.0, 60_000.0, 900.0).charge_w_th == pytest.approx(5_000.0)
+    # discharge never exceeds the load or what is stored
+    stored = tank.stored_kwh_th
+    d = tank.step(-1.0, 2_000.0, 60_000.0, 900.0)
+    assert d.discharge_w_th == pytest.approx(2_000.0) and d.chiller_w_th == pytest.approx(0.0)
+    assert tank.stored_kwh_th < stored
+    tank.reset()
+    assert tank.step(-1.0, 50_000.0, 60_000.0, 900.0).discharge_w_th == 0.0  # empty
+
+
+def test_storage_off_and_an_idle_tank_change_nothing():
+    from apps.cooling.baselines import NaiveController
+    from apps.cooling.env import CoolingEnv
+    from apps.cooling.kpis import rollout
+    from apps.cooling.scenario import default_train_spec
+
+    spec = (default_train_spec("office"),)
+    plain = CoolingEnv(spec, random_start=False)
+    tank = CoolingEnv(spec, random_start=False, storage_kwh=200.0)
+    assert plain.observation_space.shape == (24,) and plain.action_space.shape == (1,)
+    assert tank.observation_space.shape == (25,) and tank.action_space.shape == (2,)
+    a, _ = rollout(plain, NaiveController(plain.envelope), start_day=190, days=5)
+    b, tr = rollout(tank, NaiveController(tank.envelope), start_day=190, days=5)  # tank idle
+    assert {k: v for k, v in a.to_dict().items() if k != "compute_time_ratio"} == \
+        {k: v for k, v in b.to_dict().items() if k != "compute_time_ratio"}
+    assert tr.soc.max() == 0.0
+
+
+def test_carbon_rule_uses_the_tank_and_cuts_co2():
+    from apps.cooling.baselines import CarbonRuleController
+    from apps.cooling.env import CoolingEnv
+    from apps.cooling.kpis import rollout
+    from apps.cooling.scenario import held_out_specs
+
+    spec = held_out_specs("office")[:1]
+    kpis = {}
+    for kwh in (0.0, 200.0):
+        env = CoolingEnv(spec, random_start=False, storage_kwh=kwh)
+        kpis[kwh], tr = rollout(env, CarbonRuleController(env.envelope), start_day=190, days=14)
+    assert tr.soc.max() > 0.5  # it charges
+    assert kpis[200.0].co2_kg_per_m2 < kpis[0.0].co2_kg_per_m2
+    assert kpis[200.0].discomfort_kh <= kpis[0.0].discomfort_kh + 0.05
+
+
+def test_env_with_a_tank_and_random_dr_passes_check_env():
+    from gymnasium.utils.env_checker import check_env
+
+    from apps.cooling.env import CoolingEnv
+    from apps.cooling.scenario import default_train_spec
+
+    env = CoolingEnv((default_train_spec("office"),), storage_kwh=150.0, random_dr=True,
+                     episode_days=14)
+    check_env(env, skip_render_check=True)
+    events = 0.0
+    for seed in range(4):
+        env.reset(seed=seed)
+        events += env.dr_event[env.k:env.k_end].sum()
+    assert events > 0  # random events land in training episodes

@@ -27,6 +27,9 @@ def test_tiles_run_then_resume(tmp_path: Path, tiny_models, monkeypatch,
     first = json.loads(capsys.readouterr().out)
     assert first["tiles_done"] == 4 and first["failed"] == []
     assert {"loss_ha", "co2_t_above_ground", "co2_t_with_roots", "method"} <= set(first["account"])
+    assert Path(first["loss_geojson"]).exists() and Path(first["loss_gpkg"]).exists()
+    dated = json.loads((tmp_path / "job" / "job.json").read_text())
+    assert (dated["before"]["date"], dated["after"]["date"]) == ("2015-09-16", "2017-10-15")
     assert main(args) == 0
     second = json.loads(capsys.readouterr().out)
     assert second["tiles_skipped"] == 4 and second["account"] == first["account"]
@@ -35,6 +38,24 @@ def test_tiles_run_then_resume(tmp_path: Path, tiny_models, monkeypatch,
     ledger = Ledger(f"sqlite:///{tmp_path / 'cache' / 'greenstack.db'}")
     assert len(ledger.footprints(app="deforestation", phase="batch")) == 2
     assert ledger.savings(app="deforestation", kind="monitoring")
+
+
+def test_tiles_run_takes_stated_dates_and_refuses_bad_ones(
+        tmp_path: Path, tiny_models, monkeypatch, capsys: pytest.CaptureFixture[str]) -> None:
+    models = tmp_path / "models" / "deforestation"
+    models.mkdir(parents=True)
+    shutil.copy(tiny_models["student"], models / "student.pt")
+    monkeypatch.setenv("GREENSTACK_ZONE", "US-CISO")
+    monkeypatch.setenv("GREENSTACK_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("GREENSTACK_MODELS_DIR", str(tmp_path / "models"))
+    args = ["tiles", "run", "--before", str(OSCD_1), "--after", str(OSCD_2), "--out",
+            str(tmp_path / "job"), "--model", "student", "--tile-px", "128", "--json"]
+    assert main([*args, "--before-date", "2015-13-01"]) == 2
+    assert "--before-date '2015-13-01' is not a date" in capsys.readouterr().err
+    assert not (tmp_path / "job").exists()
+    assert main([*args, "--before-date", "2015-09-01", "--after-date", "2017-10-02"]) == 0
+    dated = json.loads((tmp_path / "job" / "job.json").read_text())
+    assert (dated["before"]["date"], dated["after"]["date"]) == ("2015-09-01", "2017-10-02")
 
 
 def test_account_rejects_bad_values(capsys: pytest.CaptureFixture[str]) -> None:

@@ -61,6 +61,12 @@ def test_client_text_hides_job_folder_and_id(tmp_path: Path) -> None:
     assert out == "before.tif: not a raster ('before.tif'); job <job>; 20 g/kWh"
 
 
+def test_overlong_job_ids_are_unknown_jobs_not_errors(tmp_path: Path) -> None:
+    jobs = JobManager(tmp_path / "jobs", _no_model)
+    with pytest.raises(DataError, match="no job"):
+        jobs.status("a" * 5000)  # a 5,000-character name would be ENAMETOOLONG on the disk
+
+
 @pytest.mark.parametrize("name", ["a.b/c", "../../../../tmp/x", "x" * 300 + ".tif", "..",
                                   "a\x00.tif", "notes.txt", "scene.vrt"])
 def test_upload_names_must_be_plain_raster_names(name: str) -> None:

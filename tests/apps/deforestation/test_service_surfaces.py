@@ -118,6 +118,15 @@ def test_rest_job_with_server_paths(api) -> None:
     cog = client.get(f"/v1/deforestation/jobs/{body['id']}/lossmap")
     assert cog.status_code == 200 and cog.content[:2] in (b"II", b"MM")
     assert "cloud-optimized" in cog.headers["content-type"]
+    gj = client.get(f"/v1/deforestation/jobs/{body['id']}/loss.geojson")
+    assert gj.status_code == 200 and gj.headers["content-type"] == "application/geo+json"
+    fc = gj.json()
+    assert fc["type"] == "FeatureCollection" and len(fc["features"]) == body["stats"][
+        "loss_patches"]
+    assert sum(f["properties"]["area_ha"] for f in fc["features"]) == pytest.approx(
+        body["stats"]["account"]["loss_ha"], rel=1e-9)
+    assert {f["properties"]["date_after"] for f in fc["features"]} <= {"2017-10-15"}
+    assert client.get("/v1/deforestation/jobs/nope00/loss.geojson").status_code == 404
 
 
 def test_rest_job_with_uploads_and_bad_requests(api, tmp_path) -> None:
@@ -151,7 +160,9 @@ def test_page_empty_and_after_a_run(ctx, ran, dctx) -> None:
     at = AppTest.from_function(_page, kwargs={"ctx": dctx}, default_timeout=60)
     at.run()
     assert not at.exception, at.exception
-    assert len(at.dataframe) == 2 and len(at.metric) >= 6
+    assert len(at.dataframe) >= 2 and len(at.metric) >= 6
+    assert len(at.get("deck_gl_json_chart")) == 1  # the map of the demo job
+    assert at.selectbox[0].options[0] == "demo job of `greenstack run deforestation`"
 
 
 def test_student_served_only_if_gate_passed_on_the_current_eval_set(ran, dctx) -> None:

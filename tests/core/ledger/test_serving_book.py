@@ -11,6 +11,7 @@ from core.energy import ComponentEnergy, Measurement
 from core.errors import LedgerError
 from core.ledger import Ledger
 from core.ledger.serving import ServingBook, serving_book
+from tests.pg_cluster import BACKENDS, url_for
 
 FR = Intensity("FR", 50.0, "test table", 2023, "lifecycle", "CO2e", "average", "annual_table")
 T0 = 1_800_000_000.0  # a minute boundary (divisible by 60)
@@ -34,9 +35,9 @@ class _Clock:
         return self.now
 
 
-@pytest.fixture()
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
+@pytest.fixture(params=BACKENDS)
+def ledger(request: pytest.FixtureRequest) -> Ledger:
+    return Ledger(url_for(request, request.param))
 
 
 def _book(ledger: Ledger, clock: _Clock) -> ServingBook:

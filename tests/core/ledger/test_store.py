@@ -1,4 +1,7 @@
-"""Ledger: append-only records, validation, corrupt files, exports, concurrent processes."""
+"""Ledger: append-only records, validation, corrupt files, exports, concurrent processes.
+
+Tests taking ``ledger`` or ``ledger_url`` run on SQLite and on a throwaway PostgreSQL cluster.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +9,18 @@ import csv
 import json
 import subprocess
 import sys
+import threading
+import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Column, Integer, MetaData, String, Table, text
 
 from core.carbon import Intensity, resolve_source
 from core.energy import ComponentEnergy, Measurement, Meter
 from core.errors import DataError, LedgerError
-from core.ledger import Ledger
+from core.ledger import Ledger, create_tables
+from tests.pg_cluster import BACKENDS, url_for
 
 FR = Intensity("FR", 50.0, "test table", 2023, "lifecycle", "CO2e", "average", "annual_table")
 
@@ -30,9 +36,11 @@ def _measurement(energy_j: float = 3.6e6, count: int = 10) -> Measurement:
     )  # fmt: skip
 
 
-@pytest.fixture()
-def ledger(tmp_path: Path) -> Ledger:
-    return Ledger(f"sqlite:///{tmp_path / 'sub' / 'ledger.db'}")
+@pytest.fixture(params=BACKENDS)
+def ledger(request: pytest.FixtureRequest, tmp_path: Path) -> Ledger:
+    if request.param == "sqlite":  # in a folder that does not exist yet: the ledger makes it
+        return Ledger(f"sqlite:///{tmp_path / 'sub' / 'ledger.db'}")
+    return Ledger(url_for(request, request.param))
 
 
 def test_footprint_roundtrip_and_co2e(ledger: Ledger) -> None:
@@ -84,6 +92,19 @@ def test_savings_roundtrip_and_validation(ledger: Ledger) -> None:
     assert len(ledger.savings()) == 2  # rejected input wrote nothing
 
 
+def test_too_long_strings_are_refused_alike_on_every_database(ledger: Ledger) -> None:
+    with pytest.raises(DataError, match="run_id is 200 characters long; at most 128"):
+        ledger.record_footprint(app="a", run_id="r" * 200, phase="train",
+                                measurement=_measurement(), intensity=FR)
+    with pytest.raises(DataError, match="savings.kind is 65 characters long; at most 64"):
+        ledger.record_saving(app="a", run_id="r", kind="k" * 65, co2e_kg=1.0, baseline="b",
+                             method="m")
+    long_text = "n" * 10_000  # Text columns have no limit
+    ledger.record_saving(app="a", run_id="r" * 128, kind="k" * 64, co2e_kg=1.0, baseline="b",
+                         method="m", notes=long_text)
+    assert ledger.footprints() == [] and ledger.savings()[0].notes == long_text
+
+
 def test_footprint_validation(ledger: Ledger) -> None:
     ok = {"app": "a", "run_id": "r", "measurement": _measurement(), "intensity": FR}
     with pytest.raises(DataError, match="phase"):
@@ -97,14 +118,69 @@ def test_footprint_validation(ledger: Ledger) -> None:
 
 def test_records_cannot_be_changed_even_with_raw_sql(ledger: Ledger) -> None:
     ledger.record_footprint(app="a", run_id="r", phase="train", measurement=_measurement(), intensity=FR)
-    for sql in ("UPDATE footprints SET co2e_kg = 0", "DELETE FROM footprints"):
+    ledger.record_saving(app="a", run_id="r", kind="reuse", co2e_kg=1.0, baseline="b", method="m")
+    refused = ["UPDATE footprints SET co2e_kg = 0", "DELETE FROM footprints",
+               "UPDATE savings SET co2e_kg = 0", "DELETE FROM savings WHERE id > 0"]
+    if ledger.engine.dialect.name == "postgresql":
+        refused += ["TRUNCATE footprints", "TRUNCATE savings"]
+    for sql in refused:
         with pytest.raises(Exception, match="append-only"), ledger.engine.begin() as conn:
             conn.execute(text(sql))
-    assert len(ledger.footprints()) == 1
+    assert len(ledger.footprints()) == 1 and len(ledger.savings()) == 1
+    assert ledger.footprints()[0].co2e_kg > 0
     assert not hasattr(ledger, "delete") and not hasattr(ledger, "update")
+    # Through the API the refusal is a LedgerError that says what to do instead.
+    with pytest.raises(LedgerError, match="append a correcting record"):
+        ledger._run(lambda: _raw(ledger, "DELETE FROM savings"), "delete from")
 
 
-def test_wal_mode_and_engine_shared_for_other_tables(ledger: Ledger) -> None:
+def _raw(ledger: Ledger, sql: str) -> None:
+    with ledger.engine.begin() as conn:
+        conn.execute(text(sql))
+
+
+def test_guards_survive_reopening(ledger: Ledger) -> None:
+    """A second process opening the same database (re-running the schema step) keeps one set of
+    guards and the one version row."""
+    again = Ledger(ledger.url)
+    again.record_saving(app="a", run_id="r", kind="reuse", co2e_kg=1.0, baseline="b", method="m")
+    with pytest.raises(Exception, match="append-only"), again.engine.begin() as conn:
+        conn.execute(text("UPDATE savings SET co2e_kg = 2"))
+    with again.engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM greenstack_meta")).scalar() == 1
+    assert ledger.savings()[0].co2e_kg == 1.0
+
+
+def test_postgresql_role_without_ownership_appends_but_cannot_change(pg_url: str) -> None:
+    """The deployment docs/carbon.md describes: tables owned by an admin role, the server's role
+    has INSERT and SELECT only, so it can neither change records nor drop the guards."""
+    owner = Ledger(pg_url)
+    owner.record_saving(app="a", run_id="r", kind="reuse", co2e_kg=1.0, baseline="b", method="m")
+    role = f"app_{uuid.uuid4().hex[:8]}"
+    with owner.engine.begin() as conn:
+        conn.execute(text(f"CREATE ROLE {role} LOGIN"))
+        conn.execute(text(f"GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA public TO {role}"))
+        conn.execute(text(f"GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO {role}"))
+    app = Ledger(pg_url.replace("//greenstack@", f"//{role}@"))  # opening runs the schema step
+    app.record_saving(app="a", run_id="r2", kind="reuse", co2e_kg=2.0, baseline="b", method="m")
+    for sql in ("UPDATE savings SET co2e_kg = 0", "DELETE FROM savings",
+                "DROP TRIGGER savings_append_only ON savings"):
+        with pytest.raises(Exception, match="append-only|must be owner|permission denied"), app.engine.begin() as conn:
+            conn.execute(text(sql))
+    assert [s.co2e_kg for s in owner.savings()] == [1.0, 2.0]
+    app.close()
+
+
+def test_bare_postgresql_url_uses_the_shipped_driver(pg_url: str) -> None:
+    bare = pg_url.replace("postgresql+psycopg://", "postgresql://")
+    led = Ledger(bare)
+    assert led.engine.dialect.driver == "psycopg"
+    led.record_saving(app="a", run_id="r", kind="reuse", co2e_kg=1.0, baseline="b", method="m")
+    assert len(Ledger(pg_url).savings()) == 1
+
+
+def test_wal_mode_and_engine_shared_for_other_tables(tmp_path: Path) -> None:
+    ledger = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
     with ledger.engine.connect() as conn:
         assert conn.execute(text("PRAGMA journal_mode")).scalar() == "wal"
         assert conn.execute(text("PRAGMA busy_timeout")).scalar() == 30000
@@ -163,8 +239,9 @@ def _writer(url: str, worker: int, n: int) -> None:
                           baseline="b", method="m")  # fmt: skip
 
 
-def test_several_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'shared.db'}"
+@pytest.mark.parametrize("ledger_url", BACKENDS, indirect=True)
+def test_several_processes_writing_at_once_lose_nothing(ledger_url: str) -> None:
+    url = ledger_url  # a database nobody has opened yet: the workers race to create the schema
     workers, per_worker = 4, 25
     # Fresh interpreters started as plain subprocesses: no engine shared via fork, and no
     # dependence on the parent's __main__ (Streamlit's AppTest replaces it, which breaks spawn).
@@ -185,3 +262,33 @@ def test_several_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
     for w in range(workers):
         assert sorted(f.run_id for f in led.footprints(app=f"w{w}")) == sorted(f"r{k}" for k in range(per_worker))
     assert len({f.record_id for f in footprints}) == len(footprints)
+
+
+@pytest.mark.parametrize("ledger_url", BACKENDS, indirect=True)
+def test_surface_tables_created_by_racing_workers(ledger_url: str) -> None:
+    """Server workers create their own tables (API keys, cooling state) in the ledger database
+    at the same moment; none of them may fail (PostgreSQL: duplicate pg_type without the lock)."""
+    md = MetaData()
+    Table("surface_state", md, Column("id", Integer, primary_key=True), Column("v", String(8)))
+    Table("surface_more", md, Column("id", Integer, primary_key=True))
+    engines = [Ledger(ledger_url).engine for _ in range(4)]  # one connection pool per "worker"
+    start, errors = threading.Barrier(len(engines)), []
+
+    def create(engine) -> None:
+        start.wait()
+        try:
+            create_tables(engine, md)
+        except Exception as e:  # collected: a thread's exception would not fail the test
+            errors.append(e)
+
+    threads = [threading.Thread(target=create, args=(e,)) for e in engines]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    with engines[0].begin() as conn:
+        conn.execute(text("INSERT INTO surface_state (v) VALUES ('ok')"))
+        assert conn.execute(text("SELECT count(*) FROM surface_more")).scalar() == 0
+    for engine in engines:
+        engine.dispose()
