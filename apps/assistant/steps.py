@@ -40,11 +40,16 @@ def gate_step(ctx: AppContext, store: Any, model: ModelFile, candidates: tuple[s
 
 
 def search_variants(outcome: GateOutcome, limit: int) -> list[str]:
-    """Weights the configuration search tries: the reference plus the candidates that held
-    perplexity, cheapest measured J/token first (at most ``limit`` in all)."""
-    held = [c for c in outcome.candidates if c.perplexity_passed]
-    held.sort(key=lambda c: c.j_per_token if c.j_per_token is not None else float("inf"))
-    return [outcome.reference, *[c.name for c in held][: limit - 1]]
+    """Weights the configuration search tries: the reference, then the candidates that passed
+    the weights gate, then those that only held perplexity, each group cheapest measured J/token
+    first (at most ``limit`` in all)."""
+    def cost(c: Any) -> float:
+        return c.j_per_token if c.j_per_token is not None else float("inf")
+
+    passed = sorted((c for c in outcome.candidates if c.passed), key=cost)
+    held = sorted((c for c in outcome.candidates if c.perplexity_passed and not c.passed),
+                  key=cost)
+    return [outcome.reference, *[c.name for c in [*passed, *held]][: limit - 1]]
 
 
 def search_step(ctx: AppContext, store: Any, model: ModelFile, outcome: GateOutcome,
