@@ -19,11 +19,14 @@ def register(run_parsers: Any, top_parsers: Any) -> None:
     """Add ``run deforestation`` and the top-level ``tiles`` command."""
     p = run_parsers.add_parser(
         "deforestation", help="forest loss: train teacher, distil student, gate, batch, CO2",
-        description="simulated training scenes → teacher U-Net/ResNet-18 → distilled student → "
+        description="real labelled chips + simulated scenes → teacher U-Net/ResNet-18 → distilled student → "
                     "gate → Dask batch over the shipped real Sentinel-2 pair → hectares and CO2; "
                     "finished training runs are reused (--force to recompute)")
     p.add_argument("--force", action="store_true", help="retrain even if a finished run exists")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--budget", choices=("full", "demo"), default="full",
+                   help="training budget (docs/deforestation.md states each one's wall time); "
+                        "`make demo` uses demo")
     p.set_defaults(func=cmd_run)
 
     tiles = top_parsers.add_parser("tiles", help="batch loss mapping and hectares/CO2 accounting")
@@ -92,11 +95,11 @@ def cmd_run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> int:
     """The whole pipeline; prints gate table, hectares, CO2 range and footprint."""
     svc = _service(ctx_factory)
     if args.json:
-        print(json.dumps(svc.run_pipeline().to_dict(), indent=1, default=str))
+        print(json.dumps(svc.run_pipeline(budget=args.budget).to_dict(), indent=1, default=str))
         return 0
     bar, update = progress_bar()
     with bar:
-        summary = svc.run_pipeline(progress=update)
+        summary = svc.run_pipeline(progress=update, budget=args.budget)
     from apps.deforestation.report import print_summary
 
     print_summary(summary.to_dict())

@@ -153,3 +153,49 @@ def loss_agreement(pb_a: np.ndarray, pa_a: np.ndarray, pb_b: np.ndarray, pa_b: n
     a = raw_loss(pb_a, pa_a, valid).codes
     b = raw_loss(pb_b, pa_b, valid).codes
     return float((a == b)[valid].mean()) if valid.any() else float("nan")
+
+
+# -- the gate on REAL labelled chips (apps.deforestation.real_chips / real_metrics) ------------
+
+class ChipUnits:
+    """(n, bands, h, w) whole chips seen as n·h·w pixel units; slices must align to chips."""
+
+    def __init__(self, chips: np.ndarray) -> None:
+        self.chips = chips
+        self.pixels_per_scene = int(chips.shape[-1] * chips.shape[-2])
+
+    def __len__(self) -> int:
+        return len(self.chips) * self.pixels_per_scene
+
+    def __getitem__(self, item: slice) -> ChipUnits:
+        start, stop, step = item.indices(len(self))
+        if step != 1 or start % self.pixels_per_scene or (
+                stop % self.pixels_per_scene and stop != len(self)):
+            raise GateError(f"pixel-unit slices must align to whole chips of "
+                            f"{self.pixels_per_scene} px; use batch sizes that are multiples")
+        return ChipUnits(self.chips[start // self.pixels_per_scene:
+                                    -(-stop // self.pixels_per_scene)])
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> np.ndarray:
+        return self.chips if dtype is None else self.chips.astype(dtype)
+
+
+class ChipPredictor:
+    """A core.gates predict: ChipUnits batch → flat per-pixel classes, each chip predicted whole
+    (the published protocol predicts whole 512-px chips); memoised like :class:`TiledPredictor`."""
+
+    def __init__(self, probs_fn: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.probs_fn = probs_fn
+        self._memo: dict[str, np.ndarray] = {}
+
+    def clear(self) -> None:
+        self._memo.clear()
+
+    def __call__(self, batch: ChipUnits) -> np.ndarray:
+        import hashlib
+
+        key = hashlib.sha1(np.ascontiguousarray(batch.chips).tobytes()).hexdigest()
+        if key not in self._memo:
+            self._memo[key] = np.concatenate([self.probs_fn(c).argmax(0).astype(np.uint8).ravel()
+                                              for c in batch.chips])
+        return self._memo[key]

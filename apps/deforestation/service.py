@@ -75,7 +75,7 @@ class DeforestationService:
         """Version of the eval set the gate would use now (rebuilt once per service, ~1 s):
         a card gated on another eval set (other config or simulator code) is not trusted."""
         if self._eval_version is None:
-            self._eval_version = pl.gate_eval_set(self.config).version
+            self._eval_version = pl.gate_eval_set(self.config, self.ctx.data_dir).version
         return self._eval_version
 
     def _served_choice(self) -> Any:

@@ -15,7 +15,7 @@ true labels where they exist) — stated in the model card.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,7 +159,8 @@ def sim_scenes(pairs: Sequence[SimPair]) -> tuple[list[np.ndarray], list[np.ndar
 
 
 def distill_student(teacher: Any, data: DistilSet, cfg: TrainConfig,
-                    progress: Progress = None) -> tuple[Any, Any]:
+                    progress: Progress = None,
+                    log: Callable[[str], None] | None = None) -> tuple[Any, Any]:
     """Distil the student (core.compress.distill, Hinton loss per pixel, one-cycle LR) on
     precomputed teacher outputs; returns (student, CompressionResult)."""
     import torch
@@ -179,6 +180,8 @@ def distill_student(teacher: Any, data: DistilSet, cfg: TrainConfig,
 
     def on_epoch(epoch: int, loss: float) -> None:
         logger.info("student epoch %d loss %.4f", epoch, loss)
+        if log:
+            log(f"student epoch {epoch + 1}/{cfg.student_epochs} loss {loss:.4f}")
         if progress:
             progress("distil student", epoch + 1, cfg.student_epochs)
 
@@ -233,3 +236,158 @@ def pixel_flatten(model: Any) -> Any:
             return z.permute(0, 2, 3, 1).reshape(-1, z.shape[1])
 
     return PixelFlatten()
+
+
+# -- the teacher on REAL labelled chips (plus simulated scenes for clouds and other sensors) ----
+
+@dataclass(frozen=True)
+class RealTeacherBudget:
+    """Step budget of the real-chip teacher. Each step is one batch of ``batch_size`` random
+    ``crop_px`` crops: ``batch_size - sim_per_batch`` from the real training chips and
+    ``sim_per_batch`` from simulated scenes (clouds, Sentinel-2/Landsat-8 reflectance, which the
+    real 8-bit chips lack). The final model is fixed in advance: the exponential moving average
+    of the weights (``ema_decay``) at the last step, with BatchNorm statistics recomputed on
+    ``bn_batches`` fresh training batches; no validation score picks an epoch."""
+
+    steps: int = 1500
+    batch_size: int = 8
+    sim_per_batch: int = 2
+    crop_px: int = 192
+    lr: float = 2e-3  # peak of the one-cycle schedule
+    weight_decay: float = 1e-4
+    ema_decay: float = 0.995
+    bn_batches: int = 32
+    sim_scenes: int = 48  # simulated pairs (both dates used) rendered at crop_px
+    log_every: int = 25
+    seed: int = 0
+
+
+def _jitter(x: np.ndarray, rng: np.random.Generator, amount: float = 0.15) -> np.ndarray:
+    """Brightness (×b) and contrast (around the crop's mean) jitter, one draw per crop."""
+    b = rng.uniform(1 - amount, 1 + amount, (len(x), 1, 1, 1))
+    c = rng.uniform(1 - amount, 1 + amount, (len(x), 1, 1, 1))
+    m = x.mean(axis=(1, 2, 3), keepdims=True)
+    return ((x - m) * c + m) * b
+
+
+def random_crops(images: Sequence[np.ndarray], labels: Sequence[np.ndarray], n: int,
+                 crop_px: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` random crops (random image, random offset) with a random 90° turn and flip and
+    brightness/contrast jitter; the same geometry is applied to image and labels."""
+    xs, ys = [], []
+    for _ in range(n):
+        i = int(rng.integers(len(images)))
+        img, lab = images[i], labels[i]
+        r = int(rng.integers(img.shape[1] - crop_px + 1))
+        c = int(rng.integers(img.shape[2] - crop_px + 1))
+        xs.append(img[:, r:r + crop_px, c:c + crop_px])
+        ys.append(lab[r:r + crop_px, c:c + crop_px])
+    x, y = _augment([np.stack(xs), np.stack(ys)], rng)
+    return _jitter(x, rng).astype(np.float32), y.astype(np.int64)
+
+
+class MixedCrops:
+    """Training batches of real chip crops plus simulated scene crops (see RealTeacherBudget)."""
+
+    def __init__(self, real_images: Sequence[np.ndarray], real_masks: Sequence[np.ndarray],
+                 budget: RealTeacherBudget) -> None:
+        from apps.deforestation.simulate import simulate_pairs
+
+        self.budget = budget
+        self.real = (list(real_images), list(real_masks))
+        pairs = simulate_pairs(budget.seed + 500, budget.sim_scenes, budget.crop_px) \
+            if budget.sim_per_batch else []
+        imgs, _valid, labels = sim_scenes(pairs)
+        self.sim = (imgs, labels)
+
+    def batch(self, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        b = self.budget
+        x, y = random_crops(*self.real, b.batch_size - b.sim_per_batch, b.crop_px, rng)
+        if b.sim_per_batch:
+            xs, ys = random_crops(*self.sim, b.sim_per_batch, b.crop_px, rng)
+            x, y = np.concatenate([x, xs]), np.concatenate([y, ys])
+        return x, y
+
+    def band_stats(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per-band mean/std over real and simulated images, weighted like a batch."""
+        b = self.budget
+        w_sim = b.sim_per_batch / b.batch_size
+        stats = []
+        for imgs in (self.real[0], self.sim[0]):
+            a = np.stack(imgs) if imgs else np.zeros((1, 3, 1, 1), np.float32)
+            stats.append((a.mean((0, 2, 3)), (a ** 2).mean((0, 2, 3))))
+        mean = (1 - w_sim) * stats[0][0] + w_sim * stats[1][0]
+        sq = (1 - w_sim) * stats[0][1] + w_sim * stats[1][1]
+        return mean, np.sqrt(np.maximum(sq - mean ** 2, 1e-8))
+
+
+def recompute_bn(model: Any, batches: Callable[[], np.ndarray], n: int) -> None:
+    """Replace every BatchNorm's running statistics by their plain average over ``n`` batches
+    (momentum None), computed with the final weights."""
+    import torch
+
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm)]
+    saved = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    model.train()
+    with torch.no_grad():
+        for _ in range(n):
+            model(torch.from_numpy(batches()))
+    for m, mom in zip(bns, saved, strict=True):
+        m.momentum = mom
+    model.eval()
+
+
+def train_teacher_real(data: MixedCrops, progress: Progress = None,
+                       log: Callable[[str], None] | None = None,
+                       keep_raw: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    """Train the U-Net/ResNet-18 teacher on mixed real/simulated crops (AdamW, one-cycle LR,
+    EMA of weights, BatchNorm recomputed at the end); returns (EMA model, history).
+    ``keep_raw`` (a dict) receives the plain last-step model under ``"raw"``."""
+    import copy
+    import time
+
+    import torch
+
+    b = data.budget
+    torch.manual_seed(b.seed)
+    rng = np.random.default_rng(b.seed)
+    model = build("teacher", 3)
+    set_normalisation(model, *data.band_stats())
+    ema = copy.deepcopy(model).eval()
+    opt = torch.optim.AdamW(model.parameters(), lr=b.lr, weight_decay=b.weight_decay)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=b.lr, total_steps=b.steps)
+    history: dict[str, Any] = {"loss_per_block": [], "steps_per_block": b.log_every}
+    total, count, t0 = 0.0, 0, time.perf_counter()
+    for step in range(1, b.steps + 1):
+        model.train()
+        x, y = data.batch(rng)
+        loss = torch.nn.functional.cross_entropy(model(torch.from_numpy(x)),
+                                                 torch.from_numpy(y), ignore_index=255)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        with torch.no_grad():
+            d = min(b.ema_decay, (1 + step) / (10 + step))  # short warm-up of the average
+            for pe, pm in zip(ema.parameters(), model.parameters(), strict=True):
+                pe.mul_(d).add_(pm.detach(), alpha=1 - d)
+        total, count = total + float(loss.detach()), count + 1
+        if step % b.log_every == 0 or step == b.steps:
+            history["loss_per_block"].append(total / count)
+            msg = (f"teacher step {step}/{b.steps} loss {total / count:.4f} "
+                   f"lr {sched.get_last_lr()[0]:.2e} {time.perf_counter() - t0:.0f} s")
+            logger.info(msg)
+            if log:
+                log(msg)
+            if progress:
+                progress("train teacher", step, b.steps)
+            total, count = 0.0, 0
+    bn_rng = np.random.default_rng(b.seed + 7)
+    recompute_bn(ema, lambda: data.batch(bn_rng)[0], b.bn_batches)
+    history["wall_s"] = time.perf_counter() - t0
+    if keep_raw is not None:  # the plain last-step weights, for comparisons only
+        keep_raw["raw"] = model.eval()
+    return ema, history

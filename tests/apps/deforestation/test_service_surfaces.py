@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from pathlib import Path
 
@@ -31,11 +32,13 @@ def dctx(tmp_path_factory: pytest.TempPathFactory):
 
 def _tiny_config():
     from apps.deforestation.pipeline import PipelineConfig
-    from apps.deforestation.train import TrainConfig
+    from apps.deforestation.train import RealTeacherBudget, TrainConfig
 
-    return PipelineConfig(teacher_pairs=4, student_pairs=2, size_px=64, eval_pairs=3,
-                          bench_repeats=3, e2e_repeats=1,
-                          train=TrainConfig(teacher_epochs=1, student_epochs=1, batch_size=8))
+    teacher = RealTeacherBudget(steps=2, batch_size=4, sim_per_batch=1, crop_px=64,
+                                sim_scenes=2, bn_batches=2, log_every=1)
+    return PipelineConfig(budget="tiny-test", teacher=teacher, student_pairs=2, size_px=64,
+                          eval_pairs=3, bench_repeats=3, e2e_repeats=1,
+                          train=TrainConfig(student_epochs=1, batch_size=8), chip_limit=2)
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +56,16 @@ def test_pipeline_summary_card_and_ledger(ran, dctx) -> None:
     d = s.to_dict()
     assert d["gate_verdict"] in ("PASS", "FAIL") and d["gate_rows"]
     slices = {r["slice"] for r in d["gate_rows"]}
-    assert {"overall", "small_clearings_lt_1ha", "cloud_edges", "tile_borders"} <= slices
-    assert any(x.startswith("sensor=") for x in slices)
+    assert {"overall", "forest_edge_3px", "forest_share=lt33", "forest_share=gt67"} <= slices
+    assert {r["metric"] for r in d["gate_rows"]} == {"accuracy_points", "forest_f1_points"}
+    sim = {r["slice"] for r in d["sim_rows"]}  # reported, not gating
+    assert {"overall", "small_clearings_lt_1ha", "cloud_edges", "tile_borders"} <= sim
+    assert all(not r["gating"] for r in d["sim_rows"])
+    val = json.loads((PROJECT / "data/satellite/amazon_forest/split.json").read_text())["val"]
+    assert d["real_val"]["chips"] == sorted(val)[:2]  # chip_limit=2: the first two
+    assert d["real_val"]["teacher"]["overall"]["n_chips"] == 2
     names = {c["name"] for c in d["gate_checks"]}
-    assert {"agreement_real", "speedup_end_to_end", "speedup"} <= names
+    assert {"agreement_real_ood", "speedup_end_to_end", "speedup"} <= names
     assert d["served_model"] == ("student" if d["gate_verdict"] == "PASS" else "teacher")
     assert Path(d["job"]["lossmap"]).exists() and d["job"]["tiles_total"] == 4
     assert d["official_maps"]["guadeloupe_fcc23_with_agb"]["loss_pixels"] == 55375
@@ -168,5 +177,7 @@ def test_student_served_only_if_gate_passed_on_the_current_eval_set(ran, dctx) -
     svc.card_path.write_text(json.dumps(card))
     assert svc._served_spec().kind == "student"
     other = DeforestationService(dctx, dataclasses.replace(_tiny_config(), eval_pairs=6))
-    assert other.current_eval_version() != svc.current_eval_version()
-    assert other._served_spec().kind == "teacher"  # the card was gated on another eval set
+    assert other.current_eval_version() == svc.current_eval_version()  # real chips, not sim
+    card["gates"][-1]["eval_version"] = "0" * 64  # a gate on other validation pixels
+    svc.card_path.write_text(json.dumps(card))
+    assert DeforestationService(dctx, _tiny_config())._served_spec().kind == "teacher"
