@@ -6,7 +6,7 @@ import dataclasses
 import json
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from apps.deforestation import pipeline as pl
 from apps.deforestation.bands import MODEL_BANDS
@@ -15,8 +15,18 @@ from apps.deforestation.summary import DeforestationRunSummary
 from apps.progress import Progress
 from core.units import co2e_kg
 
-if TYPE_CHECKING:
-    from apps.deforestation.service import DeforestationService
+
+class DeforestationService(Protocol):
+    """What the orchestration needs of the service that calls it (no import back up to it)."""
+
+    ctx: Any
+    config: pl.PipelineConfig
+
+    @property
+    def models_dir(self) -> Path: ...
+
+    @property
+    def card_path(self) -> Path: ...
 
 
 # Modules whose whole source is the teacher's code; from model.py and train.py only the
