@@ -28,8 +28,8 @@ def _drops(cfg, teacher, student) -> dict[str, tuple[float, float]]:
     """{metric: (overall drop, worst slice drop)} in points on the REAL validation chips."""
     import numpy as np
 
-    from apps.deforestation import pipeline as pl
     from apps.deforestation import real_metrics
+    from apps.deforestation import steps as pl
     from apps.deforestation.gate import ChipPredictor
     from apps.deforestation.model import predict_probs
 
@@ -48,7 +48,7 @@ def _drops(cfg, teacher, student) -> dict[str, tuple[float, float]]:
 def main() -> None:
     import torch
 
-    from apps.deforestation import pipeline as pl
+    from apps.deforestation import steps as pl
     from apps.deforestation.model import load
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

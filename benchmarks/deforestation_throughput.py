@@ -39,7 +39,7 @@ def model_only(models: Path, repeats: int) -> dict[str, float]:
     import torch
 
     from apps.deforestation.model import load, predict_probs
-    from apps.deforestation.pipeline import real_sources
+    from apps.deforestation.steps import real_sources
 
     torch.set_num_threads(1)
     scene = real_sources(ROOT / "data")["oscd_aguasclaras_2015"].read()
@@ -75,8 +75,8 @@ def main() -> int:
     ap.add_argument("--models", type=Path, default=ROOT / "models" / "deforestation")
     ap.add_argument("--scene", type=Path, default=None, help="multi-band raster for scaling")
     args = ap.parse_args()
-    from apps.deforestation.pipeline import real_sources
     from apps.deforestation.rasters import RasterSource
+    from apps.deforestation.steps import real_sources
 
     if not (args.models / "student.pt").exists():
         print("no weights: run `greenstack run deforestation` first", file=sys.stderr)

@@ -3,43 +3,23 @@ errors (unknown job → 404, DataError/ConfigError → 422, ModelError → 503).
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, UploadFile
 from fastapi.responses import FileResponse
-from pydantic import BaseModel
 
 from apps.api.deps import ContextDep, require_scope
+from apps.deforestation.schemas import JobPublic
+from apps.deforestation.service import service_for
 from core.errors import ConfigError, DataError, ModelError
 
 if TYPE_CHECKING:
     from apps.context import AppContext
-    from apps.deforestation.service import DeforestationService
 
 router = APIRouter(prefix="/deforestation", tags=["deforestation"])
 MAX_UPLOAD_BYTES = 256 * 1024 * 1024
 COG_MEDIA_TYPE = "image/tiff; application=geotiff; profile=cloud-optimized"
 GEOJSON_MEDIA_TYPE = "application/geo+json"  # RFC 7946, section 12
-
-
-class JobPublic(BaseModel):
-    """A job's status; ``stats`` (tiles, failed tiles, hectares, CO2) once it is done."""
-
-    id: str
-    status: str
-    progress: dict[str, int] | None = None
-    model: str | None = None
-    stats: dict[str, Any] | None = None
-    error: str | None = None
-
-
-@lru_cache(maxsize=8)
-def service_for(ctx: AppContext) -> DeforestationService:
-    """One service (and job manager) per context."""
-    from apps.deforestation.service import DeforestationService
-
-    return DeforestationService(ctx)
 
 
 def _call(fn, *args, **kwargs):  # type: ignore[no-untyped-def]

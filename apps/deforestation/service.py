@@ -1,4 +1,9 @@
-"""DeforestationService: the one API the CLI, REST router and Streamlit page call."""
+"""DeforestationService: the one API the CLI, REST router and Streamlit page call.
+
+``run_pipeline`` runs :func:`apps.deforestation.pipeline.run`; serving is batch jobs, REST jobs,
+classify and accounting with the model the gate serves. Surfaces get the service from
+:func:`service_for`.
+"""
 
 from __future__ import annotations
 
@@ -10,16 +15,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from apps.context import cached_service
 from apps.deforestation import classify as cl
-from apps.deforestation import pipeline as pl
+from apps.deforestation import steps as pl
 from apps.deforestation.accounting import LossAccount, account_loss_map
 from apps.deforestation.bands import MODEL_BANDS
-from apps.deforestation.batch import JobResult, JobSpec, ModelSpec, run_job
+from apps.deforestation.batch import JobResult, JobSpec, ModelSpec
+from apps.deforestation.card import CARD_NAME, book_monitoring
 from apps.deforestation.change import LOSS
 from apps.deforestation.classify import ClassifyReport
 from apps.deforestation.jobs import JobManager, check_server_path, check_upload_name
 from apps.deforestation.rasters import RasterSource
-from apps.deforestation.summary import DeforestationRunSummary
+from apps.deforestation.serving import record_batch, run_metered, served_choice, served_spec
+from apps.deforestation.summary import APP, DeforestationRunSummary, summary_path
 from apps.deforestation.train import Progress
 from apps.deforestation.vectors import GEOJSON_NAME
 from core.errors import ConfigError, DataError, ModelError
@@ -29,8 +37,6 @@ if TYPE_CHECKING:
     from apps.deforestation.jobmap import JobMap
 
 logger = logging.getLogger(__name__)
-CARD_NAME = "forest-loss.card.json"
-MONITORING_LABEL = "emissions represented by detected loss (monitoring)"
 
 
 @dataclass(frozen=True)
@@ -49,21 +55,21 @@ class DeforestationService:
         self.ctx = ctx
         self.config = config or pl.PipelineConfig()
         self._eval_version: str | None = None
-        self.jobs = JobManager(ctx.app_cache_dir(pl.APP) / "jobs", self._served_spec, ctx.meter)
+        self.jobs = JobManager(ctx.app_cache_dir(APP) / "jobs", self._served_spec, ctx.meter)
         # REST path submissions may only read under these folders (the server's own data).
         self.allowed_roots = tuple(Path(p).resolve() for p in (allowed_roots or (ctx.data_dir,)))
 
     # -- paths -------------------------------------------------------------------------------
     @property
     def models_dir(self) -> Path:
-        return self.ctx.app_models_dir(pl.APP)
+        return self.ctx.app_models_dir(APP)
 
     @property
     def card_path(self) -> Path:
         return self.models_dir / CARD_NAME
 
     def summary_path(self) -> Path:
-        return self.ctx.app_cache_dir(pl.APP) / "last_run.json"
+        return summary_path(self.ctx)
 
     def last_summary(self) -> dict[str, Any] | None:
         """The last pipeline summary (dict) or None if the pipeline never ran here."""
@@ -79,17 +85,10 @@ class DeforestationService:
         return self._eval_version
 
     def _served_choice(self) -> Any:
-        from core.gates import load_served_choice
-
-        return load_served_choice(self.card_path, self.current_eval_version())
+        return served_choice(self.card_path, self.current_eval_version())
 
     def _served_spec(self, choice: Any = None) -> ModelSpec:
-        choice = choice or self._served_choice()
-        kind = "student" if choice.served == "candidate" else "teacher"
-        weights = self.models_dir / f"{kind}.pt"
-        if not weights.exists():
-            raise ModelError(f"{weights} missing; run `greenstack run deforestation` first")
-        return ModelSpec(kind, weights, len(MODEL_BANDS))
+        return served_spec(self.models_dir, choice or self._served_choice())
 
     def _model_for(self, model: str) -> tuple[ModelSpec, str, str | None]:
         """The weights for ``model`` (served/teacher/student), why, and the gate verdict."""
@@ -122,11 +121,7 @@ class DeforestationService:
         spec = JobSpec(before, after, Path(out_dir), spec_model, tile_px, overlap_px, mmu_ha,
                        before_date=before_date, after_date=after_date,
                        continent=self.config.continent)
-        with self.ctx.meter.window("deforestation:batch", unit="tile") as w:
-            result = run_job(spec, client=client, progress=progress, n_workers=n_workers)
-            w.count += result.tiles_done
-        self._record_batch(w.measurement, Path(out_dir).name, result)
-        return result
+        return run_metered(self.ctx, spec, client=client, progress=progress, n_workers=n_workers)
 
     def classify(self, inputs: Sequence[Path], sensor: str, out_dir: Path,
                  model: str = "served", tile_px: int = 256,
@@ -162,7 +157,7 @@ class DeforestationService:
                   "uncertainty_rel": m.uncertainty_rel, "wall_s": m.wall_s,
                   "j_per_megapixel": m.energy_j / (m.count / 1e6) if m.count else None}
         self.ctx.ledger.record_footprint(
-            app=pl.APP, run_id=f"classify-{Path(out_dir).name or 'out'}", phase="serve",
+            app=APP, run_id=f"classify-{Path(out_dir).name or 'out'}", phase="serve",
             measurement=m, intensity=self.ctx.carbon.intensity(at=None), pue=self.ctx.pue,
             notes=f"classify {len(files)} file(s) with the {spec.kind}; "
                   f"{sum(not f.ok for f in files)} failed")
@@ -201,13 +196,6 @@ class DeforestationService:
         """Hectares and CO2 of any loss/label map; needs no context (no zone, no ledger)."""
         return account_loss_map(Path(map_path), loss_values, biomass, continent)
 
-    def _record_batch(self, m: Any, run_id: str, result: JobResult) -> None:
-        notes = (f"{result.tiles_done} tiles computed, {result.tiles_skipped} resumed, "
-                 f"{len(result.failed)} failed; J/tile = {m.j_per_unit}")
-        self.ctx.ledger.record_footprint(app=pl.APP, run_id=run_id, phase="batch", measurement=m,
-                                         intensity=self.ctx.carbon.intensity(at=None),
-                                         pue=self.ctx.pue, notes=notes)
-
     def account(self, map_path: Path, loss_values: Sequence[float],
                 biomass: Path | None = None, continent: str | None = None) -> LossAccount:
         """Hectares and CO2 of any loss map (same code for official maps and our output)."""
@@ -216,23 +204,19 @@ class DeforestationService:
 
     def record_monitoring(self, run_id: str, acct: LossAccount, source: str) -> None:
         """Book the CO2 the loss represents as kind ``monitoring`` (never a saving)."""
-        self.ctx.ledger.record_saving(
-            app=pl.APP, run_id=run_id, kind="monitoring",
-            co2e_kg=acct.co2_t_with_roots * 1000, co2e_kg_low=acct.co2_t_with_roots_low * 1000,
-            co2e_kg_high=acct.co2_t_with_roots_high * 1000, energy_kwh=None,
-            # The baseline names what was mapped: accounting the same area again supersedes the
-            # earlier figure in core.impact instead of adding to it.
-            baseline=f"none: monitoring of {source}, not an avoided emission", method=acct.method,
-            assumptions={"label": MONITORING_LABEL, "loss_ha": acct.loss_ha, "source": source,
-                         "co2_t_above_ground": acct.co2_t_above_ground, **acct.factors},
-            notes=MONITORING_LABEL)
+        book_monitoring(self.ctx, run_id, acct, source)
 
     # -- the pipeline ------------------------------------------------------------------------
     def run_pipeline(self, progress: Progress = None, **options: Any) -> DeforestationRunSummary:
-        """prepare → train teacher → distil student → gate → batch on real rasters → account."""
-        from apps.deforestation.run import run_pipeline
+        """prepare → train teacher → distil student → gate → batch on real rasters → account.
 
-        return run_pipeline(self, progress=progress, **options)
+        ``budget="full"|"demo"`` (option) selects a training budget (``steps.BUDGETS``) in place
+        of the service's config."""
+        from apps.deforestation.pipeline import run
+
+        if options.get("budget"):
+            self.config = pl.PipelineConfig.for_budget(options["budget"])
+        return run(self.ctx, self.config, progress)
 
     # -- REST jobs ---------------------------------------------------------------------------
     def _check_allowed(self, path: Path) -> Path:
@@ -244,7 +228,7 @@ class DeforestationService:
 
     def _job_done(self, job_id: str, result: JobResult, measurement: Any) -> dict[str, Any] | None:
         if measurement is not None:
-            self._record_batch(measurement, f"job-{job_id}", result)
+            record_batch(self.ctx, measurement, f"job-{job_id}", result)
         if result.lossmap is None:
             return None
         acct = self.account(result.lossmap, [LOSS])
@@ -302,3 +286,8 @@ class DeforestationService:
             raise DataError(f"job {job_id} has no loss polygons yet (status "
                             f"{self.jobs.status(job_id).get('status')}); poll GET /jobs/{job_id}")
         return path
+
+
+def service_for(ctx: AppContext) -> DeforestationService:
+    """One service (and job manager) per context (what the router, page and CLI call)."""
+    return cached_service(ctx, APP, DeforestationService)

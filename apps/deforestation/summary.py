@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
+
+APP = "deforestation"
 
 
 @dataclass(frozen=True)
@@ -40,3 +43,36 @@ class DeforestationRunSummary:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return asdict(self)
+
+
+def summary_path(ctx: Any) -> Path:
+    """Where the last run's summary is written (JSON)."""
+    return Path(ctx.app_cache_dir(APP)) / "last_run.json"
+
+
+def run_info(res: Any, intensity: Any, pue: float) -> dict[str, Any]:
+    """Key, reuse, outputs, energy and CO2 of one core.runs run (teacher or student)."""
+    from core.units import co2e_kg
+
+    m = res.measurement
+    return {"key": res.key, "reused": res.reused, "outputs": res.outputs,
+            "energy_kwh": m.energy_kwh, "co2e_kg": co2e_kg(m.energy_j, intensity.g_per_kwh, pue),
+            "method": m.method, "wall_s": m.wall_s}
+
+
+def footprint(t_info: dict[str, Any], s_info: dict[str, Any], ctx: Any,
+              intensity: Any) -> dict[str, Any]:
+    """Training, distillation and the last batch job's energy and CO2 (from the ledger)."""
+    batch = [f for f in ctx.ledger.footprints(app=APP, phase="batch")][-1:]
+    b = batch[0] if batch else None
+    return {
+        "train_kwh": t_info["energy_kwh"], "train_co2e_kg": t_info["co2e_kg"],
+        "distil_kwh": s_info["energy_kwh"], "distil_co2e_kg": s_info["co2e_kg"],
+        "batch_kwh": getattr(b, "energy_kwh", None), "batch_co2e_kg": getattr(b, "co2e_kg", None),
+        "batch_j_per_tile": (b.energy_j / b.count) if b is not None and b.count else None,
+        "batch_method": getattr(b, "method", None),
+        "reused": {"teacher": t_info["reused"], "student": s_info["reused"]},
+        "intensity": {"zone": intensity.zone, "g_per_kwh": intensity.g_per_kwh,
+                      "source": intensity.source, "year": intensity.year},
+        "method": t_info["method"],
+    }

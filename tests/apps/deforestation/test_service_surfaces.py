@@ -31,7 +31,7 @@ def dctx(tmp_path_factory: pytest.TempPathFactory):
 
 
 def _tiny_config():
-    from apps.deforestation.pipeline import PipelineConfig
+    from apps.deforestation.steps import PipelineConfig
     from apps.deforestation.train import RealTeacherBudget, TrainConfig
 
     teacher = RealTeacherBudget(steps=2, batch_size=4, sim_per_batch=1, crop_px=64,
@@ -43,11 +43,9 @@ def _tiny_config():
 
 @pytest.fixture(scope="module")
 def ran(dctx):
-    from apps.deforestation import router
     from apps.deforestation.service import DeforestationService
 
     svc = DeforestationService(dctx, _tiny_config())
-    router.service_for.cache_clear()
     return svc, svc.run_pipeline()
 
 

@@ -116,7 +116,7 @@ def test_distillation_rasters_do_not_overlap_the_rasters_the_gate_scores() -> No
     from rasterio.transform import array_bounds
     from rasterio.warp import transform_bounds
 
-    from apps.deforestation.pipeline import distil_sources, real_sources
+    from apps.deforestation.steps import distil_sources, real_sources
 
     def bounds(s: RasterSource) -> tuple[float, float, float, float]:
         return array_bounds(s.height, s.width, s.transform)
