@@ -1,7 +1,6 @@
 """Helpers for end-to-end tests: real uvicorn and Streamlit subprocesses on loopback ports.
 
-Imported by ``conftest.py`` and the e2e tests as ``e2e.e2e_stack`` (``tests/`` is on ``sys.path``
-under pytest; this folder is a package so its conftest never shadows another ``conftest``).
+Imported as ``tests.e2e.e2e_stack`` (pytest's importlib mode; ``tests/`` is a package).
 """
 
 from __future__ import annotations
@@ -10,9 +9,13 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -36,6 +39,30 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@contextmanager
+def serve_in_thread(app: Any, startup_timeout_s: float = 60.0) -> Iterator[str]:
+    """Serve ``app`` with a real uvicorn server in this process; yields its base URL.
+
+    In-process so a test can hand the server a preloaded context (a model it already loaded).
+    """
+    import uvicorn
+
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_timeout_s
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.02)  # poll start-up, not a timed assertion
+    if not server.started:
+        pytest.fail("uvicorn did not start")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(30)
 
 
 # Set to 1 to run against the demo's own state instead of a seeded temp ledger: the GREENSTACK_*

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -20,6 +18,8 @@ from pathlib import Path
 import httpx
 import pytest
 import sqlalchemy as sa
+
+from tests.e2e.e2e_stack import serve_in_thread
 
 pytestmark = pytest.mark.e2e
 
@@ -41,16 +41,8 @@ class Server:
         return {"Authorization": f"Bearer {self.keys[scope]}"}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    import uvicorn
-
     from apps.api.server import create_app
     from apps.assistant.runtime import LlamaRuntime, shipped_gguf_path
     from apps.assistant.service import AssistantService, register_service
@@ -74,20 +66,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     app = create_app(Settings(zone="US-CISO", cache_dir=tmp / "cache", open_reads=True), ctx=ctx)
     keys = {s: app.state.key_store.create([s], f"hostile-{s}").token
             for s in ("read", "compute", "control", "jobs")}
-    port = _free_port()
-    uv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=uv.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 60
-    while not uv.started and time.monotonic() < deadline:
-        time.sleep(0.05)  # poll start-up
-    if not uv.started:
-        pytest.fail("uvicorn did not start")
-    try:
-        yield Server(f"http://127.0.0.1:{port}", ctx, keys, tmp)
-    finally:
-        uv.should_exit = True
-        thread.join(30)
+    with serve_in_thread(app) as url:
+        yield Server(url, ctx, keys, tmp)
 
 
 @pytest.fixture(scope="module")

@@ -4,13 +4,12 @@ TestClient for every error case (the server keeps serving after each)."""
 from __future__ import annotations
 
 import json
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+
+from tests.e2e.e2e_stack import serve_in_thread
 
 MODEL = "smollm2-135m-instruct"
 
@@ -40,23 +39,8 @@ def api(tmp_path_factory, runtime, embedder, threshold, service_builder):
 
 @pytest.fixture(scope="module")
 def server_url(api):
-    import uvicorn
-
-    app = api[0]
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)  # poll start-up, not a timed assertion
-    if not server.started:
-        pytest.fail("uvicorn did not start")
-    yield f"http://127.0.0.1:{port}/v1"
-    server.should_exit = True
-    thread.join(10)
+    with serve_in_thread(api[0]) as url:
+        yield f"{url}/v1"
 
 
 @pytest.fixture(scope="module")

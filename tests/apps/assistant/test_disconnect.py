@@ -7,8 +7,6 @@ Real uvicorn server on loopback; the client reads the first chunks, then closes 
 from __future__ import annotations
 
 import json
-import socket
-import threading
 import time
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import httpx
 import pytest
 
 from core.ledger.serving import serving_book
+from tests.e2e.e2e_stack import serve_in_thread
 
 MODEL = "smollm2-135m-instruct"
 LONG_PROMPT = "Write a very long story about a dragon who learns to bake bread, with many details."
@@ -24,8 +23,6 @@ LONG_PROMPT = "Write a very long story about a dragon who learns to bake bread, 
 @pytest.fixture()
 def served(tmp_path, runtime, embedder, threshold, service_builder):
     """A real uvicorn server with the assistant preloaded on the shared model."""
-    import uvicorn
-
     from apps.api.server import create_app
     from apps.assistant.service import register_service
     from apps.context import AppContext
@@ -44,20 +41,8 @@ def served(tmp_path, runtime, embedder, threshold, service_builder):
     app = create_app(Settings(zone="US-CISO", cache_dir=tmp_path / "cache", open_reads=True,
                               open_compute=True),
                      ctx=ctx)
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.02)  # poll start-up, not a timed assertion
-    if not server.started:
-        pytest.fail("uvicorn did not start")
-    yield f"http://127.0.0.1:{port}", ctx, service
-    server.should_exit = True
-    thread.join(10)
+    with serve_in_thread(app) as url:
+        yield url, ctx, service
 
 
 def _cut_stream_after(url: str, chunks: int) -> None:
