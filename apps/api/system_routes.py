@@ -88,14 +88,8 @@ def _to_plain(value: Any) -> Any:
 
 
 def _service_for(app_name: str) -> Any:
-    """The app's cached ``service_for(ctx)`` factory: in its service module (the app shape), or
-    in its router for an app not yet in that shape."""
-    for module in ("service", "router"):
-        mod = importlib.import_module(f"apps.{app_name}.{module}")
-        factory = getattr(mod, "service_for", None)
-        if factory is not None:
-            return factory
-    return None
+    """The app's cached ``service_for(ctx)`` factory (every app has it in ``service.py``)."""
+    return importlib.import_module(f"apps.{app_name}.service").service_for
 
 
 def model_health(models_dir: Path, app: str) -> list[ModelHealth]:
@@ -110,8 +104,7 @@ def _app_health(name: str, ctx: AppContext, mounted: bool, mount_error: str | No
         return AppHealth(name=name, installed=mount_error is not None, router_mounted=False,
                          error=mount_error or "not installed")
     try:
-        factory = _service_for(name)
-        service = factory(ctx) if factory else None
+        service = _service_for(name)(ctx)
         health = getattr(service, "health", None)
         payload = _to_plain(health()) if callable(health) else None
     except Exception as e:  # health reports a broken service instead of failing the probe
@@ -132,11 +125,6 @@ def _ledger_health(ctx: AppContext) -> LedgerHealth:
     except sa.exc.SQLAlchemyError as e:
         return LedgerHealth(reachable=False, backend=engine.dialect.name, error=str(e))
     return LedgerHealth(reachable=True, backend=engine.dialect.name)
-
-
-def ledger_apps(ledger: Any) -> list[str]:
-    """Apps with at least one footprint or saving record, sorted."""
-    return sorted(ledger.apps())
 
 
 def ledger_totals(ledger: Any) -> list[AppTotals]:
@@ -203,7 +191,7 @@ def build_system_router() -> APIRouter:
 
 
 def _impact(ctx: AppContext, app: str | None) -> ImpactOut:
-    names = ledger_apps(ctx.ledger)
+    names = ctx.ledger.apps()
     if app is not None and app not in names:
         raise HTTPException(
             404,

@@ -108,7 +108,7 @@ class HourlySeries(IntensitySource):
         ``LIFECYCLE_FACTORS``); otherwise it must be passed. Raises DataError on corrupt input.
         """
         path = Path(path)
-        frame = _read_frame(path)
+        frame = read_grid_frame(path)
         zone = _resolve_zone(path, zone)
         scope = _resolve_scope(frame, scope, path)
         raw = _parse(frame, path)
@@ -161,10 +161,6 @@ class HourlySeries(IntensitySource):
             zone=self.zone, g_per_kwh=g_per_kwh, source=self.source, year=year,
             scope=self.scope, gas=self.gas, kind=self.kind, method="hourly_csv", at=at,
         )  # fmt: skip
-
-
-def _read_frame(path: Path) -> pd.DataFrame:
-    return read_grid_frame(path)
 
 
 def read_grid_frame(path: Path) -> pd.DataFrame:
