@@ -124,7 +124,8 @@ _MODELS: dict[tuple[str, str, float], Any] = {}
 _MODELS_LOCK = threading.Lock()
 
 
-def _model(spec: ModelSpec) -> Any:
+def cached_model(spec: ModelSpec) -> Any:
+    """The loaded model of ``spec``, shared per weights file and modification time."""
     from apps.deforestation.model import load
 
     key = (spec.kind, str(spec.weights), Path(spec.weights).stat().st_mtime)
@@ -171,7 +172,7 @@ def process_tile(spec: JobSpec, tile: Tile) -> TileOutcome:
                       lambda p: p.write_text(json.dumps({"tile": tile.name, "error": msg})))
         return TileOutcome(tile.name, "failed", time.perf_counter() - t0, msg)
     torch.set_num_threads(spec.model.torch_threads)
-    model = _model(spec.model)
+    model = cached_model(spec.model)
     probs = predict_probs(model, np.stack([before.data, after.data]))  # both dates, one pass
     valid = before.valid & after.valid
     _atomic_write(tdir / f"{tile.name}.npy", lambda p: _save_npy(p, probs))

@@ -25,7 +25,7 @@ from apps.deforestation.summary import (
     summary_path,
 )
 from apps.deforestation.teacher import train_models
-from apps.progress import Progress
+from apps.progress import Progress, tick
 
 if TYPE_CHECKING:
     from apps.context import AppContext
@@ -43,25 +43,21 @@ def run(ctx: AppContext, config: pl.PipelineConfig,
     teacher, student = (load(k, len(MODEL_BANDS), weights[k]) for k in ("teacher", "student"))
     say("stage 3/5: gate on the REAL validation chips (accuracy, forest F1, slices, model-only "
         "speed at 1 thread)")
-    if progress:
-        progress("gate", 0, 4)
+    tick(progress, "gate", 0, 4)
     acc_rep, f1_rep, tables, eval_version = pl.gate_reports(cfg, ctx.data_dir, teacher, student,
                                                             ctx.meter)
     for who in ("teacher", "student"):
         o = tables[who]["overall"]
         say(f"  {who}: mean per-chip accuracy {o['accuracy_points']:.2f}, forest F1 "
             f"{o['forest_f1_points']:.2f}, IoU {o['forest_iou_points']:.2f} (REAL val chips)")
-    if progress:
-        progress("gate", 1, 4)
+    tick(progress, "gate", 1, 4)
     say("  agreement on REAL other-sensor rasters; simulated loss-F1 slices (reported)")
     agree = pl.real_agreement(teacher, student, real)
     sim = pl.sim_rows(cfg, teacher, student)
-    if progress:
-        progress("gate", 2, 4)
+    tick(progress, "gate", 2, 4)
     say("  end-to-end tiles/s on the REAL OSCD pair (Dask, 1 thread)")
     e2e = pl.end_to_end_speed(cfg, weights, real)
-    if progress:
-        progress("gate", 4, 4)
+    tick(progress, "gate", 4, 4)
     report = pl.combined_report(acc_rep, f1_rep, agree, e2e, cfg)
     say(f"  gate {report.verdict}" + ("" if report.passed else f": {'; '.join(report.reasons)}"))
     t_info, s_info = (run_info(r, intensity, ctx.pue) for r in (t_res, s_res))

@@ -20,7 +20,7 @@ from apps.deforestation import classify as cl
 from apps.deforestation import steps as pl
 from apps.deforestation.accounting import LossAccount, account_loss_map
 from apps.deforestation.bands import MODEL_BANDS
-from apps.deforestation.batch import JobResult, JobSpec, ModelSpec
+from apps.deforestation.batch import JobResult, JobSpec, ModelSpec, cached_model
 from apps.deforestation.card import CARD_NAME, book_monitoring
 from apps.deforestation.change import LOSS
 from apps.deforestation.classify import ClassifyReport
@@ -132,7 +132,6 @@ class DeforestationService:
         the energy of the whole call is measured and recorded as a ``serve`` footprint.
         """
         from apps.deforestation.bands import sensor_by_name
-        from apps.deforestation.model import load
 
         sensor_by_name(sensor)  # an unknown sensor is a ConfigError before any work
         paths = [Path(p) for p in inputs]
@@ -144,7 +143,7 @@ class DeforestationService:
             raise ConfigError(f"inputs would overwrite each other's output ({', '.join(clashes)});"
                               " classify files with the same name into separate --out-dir")
         spec, reason, verdict = self._model_for(model)
-        net = load(spec.kind, spec.in_bands, spec.weights)
+        net = cached_model(spec)  # loaded once per weights file, as batch jobs do
         files = []
         with self.ctx.meter.window("deforestation:classify", unit="pixel") as w:
             for path, out in zip(paths, outputs, strict=True):

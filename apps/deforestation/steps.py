@@ -309,9 +309,7 @@ def end_to_end_speed(cfg: PipelineConfig, weights: dict[str, Path],
                 shutil.rmtree(out, ignore_errors=True)
     med = {k: statistics.median(v) for k, v in tiles_s.items()}
     return {"tiles_per_s": med, "speedup": med["student"] / med["teacher"],
-            "tile_px": cfg.batch_tile_px, "tiles": len(JobSpec(
-                before, after, Path("."), ModelSpec("student", weights["student"], 3),
-                cfg.batch_tile_px, cfg.overlap_px).tiles()),
+            "tile_px": cfg.batch_tile_px, "tiles": res.tiles_total,
             "repeats": cfg.e2e_repeats, "threads": 1, "data": "real OSCD Águas Claras pair"}
 
 
@@ -347,8 +345,3 @@ def say(msg: str) -> None:
     import time
 
     print(f"[deforestation {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def finite(x: float) -> float | None:
-    """JSON-safe float."""
-    return float(x) if np.isfinite(x) else None
