@@ -125,15 +125,16 @@ class ApiKeyStore:
         self._ensure_table()
 
     def _ensure_table(self) -> None:
-        # Several server workers may start at once; a lost CREATE race is fine if the table exists.
+        # Several server workers may start at once: the ledger's create_tables serialises them.
+        from core.ledger import create_tables
+
         try:
-            _metadata.create_all(self._engine, tables=[api_keys_table], checkfirst=True)
+            create_tables(self._engine, _metadata, [api_keys_table])
         except sa.exc.DBAPIError as e:
-            if not sa.inspect(self._engine).has_table(api_keys_table.name):
-                raise GreenstackError(
-                    f"cannot create the API key table in {self._engine.url!r}: {e}; check that the "
-                    "ledger database is writable"
-                ) from e
+            raise GreenstackError(
+                f"cannot create the API key table in {self._engine.url!r}: {e}; check that the "
+                "ledger database is writable"
+            ) from e
 
     def create(self, scopes: Iterable[str], name: str = "") -> CreatedKey:
         """Create a key with ``scopes``; the returned token is the only copy of the secret."""
