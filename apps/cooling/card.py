@@ -104,13 +104,17 @@ def load_agents(card_path: Path, building: str) -> tuple[str, list[Any], Heurist
 
     card = ModelCard.load(card_path)
     algo, folder = card.metrics["agent_algo"], card_path.parent
+    plan = card.protocol.get("plan", {})  # the run's tank and split name its files
+    storage, split = float(plan.get("storage_kwh") or 0.0), str(plan.get("split") or "default")
     files = [folder / f for f in card.metrics.get("seed_files", [])]
     if not files or not all(f.is_file() for f in files):
         raise ModelError(f"agent files {files} missing next to {card_path}; run "
-                         f"`greenstack run cooling --building {building}`")
+                         f"`greenstack run cooling --building {building}"
+                         + (f" --storage {storage:g}" if storage else "")
+                         + (f" --split {split}" if split != "default" else "") + "`")
     models = [load_model(f, algo) for f in files]
     cand = card.candidate.path if card.candidate is not None else None
-    npz = folder / str(cand or f"{prefix(building)}-compact-mlp32.npz")
+    npz = folder / str(cand or f"{prefix(building, storage, split)}-compact-mlp32.npz")
     compact = NumpyPolicy.from_npz(npz) if npz.is_file() else None
     return algo, models, HeuristicParams(**card.metrics["heuristic_params"]), compact
 

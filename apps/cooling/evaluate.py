@@ -4,7 +4,7 @@ weather/grid pair on demand, and a week of traces for the page."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -74,42 +74,46 @@ def evaluate_controllers(controllers: Mapping[str, Sequence[Any]], specs: Sequen
     return results
 
 
+def grid_tune(env: CoolingEnv, candidates: Sequence[Any], controller: Callable[[Any], Any],
+              naive_discomfort_kh: float, days: int, what: str) -> tuple[Any, list[Kpis]]:
+    """The candidate with the least CO2 (mean over ``env``'s scenarios) whose mean discomfort is
+    at most the naive baseline's + 0.5 K h; returns it and its KPIs per scenario. Ties keep the
+    earlier candidate."""
+    best: tuple[Any, float, list[Kpis]] | None = None
+    for params in candidates:
+        rows = [rollout(env, controller(params), scenario=i, days=days)[0]
+                for i in range(len(env.scenarios))]
+        if float(np.mean([r.discomfort_kh for r in rows])) > naive_discomfort_kh + 0.5:
+            continue
+        co2 = float(np.mean([r.co2_kg_per_m2 for r in rows]))
+        if best is None or co2 < best[1]:
+            best = (params, co2, rows)
+    if best is None:
+        raise RuntimeError(f"no {what} setting keeps discomfort near the naive baseline")
+    return best[0], best[2]
+
+
 def tune_heuristic(spec: ScenarioSpec, building: str, naive_discomfort_kh: float,
                    days: int | None = None) -> tuple[HeuristicParams, Kpis]:
-    """Grid-tune the heuristic on the training scenario: least CO2 whose discomfort is at most
-    the naive baseline's + 0.5 K h."""
+    """Grid-tune the heuristic on the training scenario (:func:`grid_tune`; default window
+    June-July: evaluation uses other sites)."""
     env = CoolingEnv((spec,), building=building, random_start=False)
-    days = days or 61  # June-July: the tuning window (evaluation uses other sites)
-    best: tuple[HeuristicParams, Kpis] | None = None
-    for params in heuristic_grid(building):
-        kpis, _ = rollout(env, HeuristicController(env.envelope, params), days=days)
-        if kpis.discomfort_kh > naive_discomfort_kh + 0.5:
-            continue
-        if best is None or kpis.co2_kg_per_m2 < best[1].co2_kg_per_m2:
-            best = (params, kpis)
-    if best is None:
-        raise RuntimeError("no heuristic setting keeps discomfort near the naive baseline")
-    return best
+    params, rows = grid_tune(env, heuristic_grid(building),
+                             lambda p: HeuristicController(env.envelope, p), naive_discomfort_kh,
+                             days or 61, "heuristic")
+    return params, rows[0]
 
 
 def tune_carbon_rule(specs: Sequence[ScenarioSpec], building: str, naive_discomfort_kh: float,
                      days: int, storage_kwh: float) -> tuple[CarbonRuleParams, dict[str, float]]:
-    """Grid-tune the carbon rule on the training pairs (mean over pairs): least CO2 whose
-    discomfort is at most the naive baseline's + 0.5 K h, as the heuristic is tuned."""
+    """Grid-tune the carbon rule on the training pairs with the tank (:func:`grid_tune`, mean
+    over pairs), as the heuristic is tuned."""
     env = CoolingEnv(tuple(specs), building=building, random_start=False, storage_kwh=storage_kwh)
-    best: tuple[CarbonRuleParams, dict[str, float]] | None = None
-    for params in carbon_rule_grid(building):
-        rows = [rollout(env, CarbonRuleController(env.envelope, params), scenario=i, days=days)[0]
-                for i in range(len(specs))]
-        k = {"co2_kg_per_m2": float(np.mean([r.co2_kg_per_m2 for r in rows])),
-             "discomfort_kh": float(np.mean([r.discomfort_kh for r in rows]))}
-        if k["discomfort_kh"] > naive_discomfort_kh + 0.5:
-            continue
-        if best is None or k["co2_kg_per_m2"] < best[1]["co2_kg_per_m2"]:
-            best = (params, k)
-    if best is None:
-        raise RuntimeError("no carbon-rule setting keeps discomfort near the naive baseline")
-    return best
+    params, rows = grid_tune(env, carbon_rule_grid(building),
+                             lambda p: CarbonRuleController(env.envelope, p), naive_discomfort_kh,
+                             days, "carbon-rule")
+    return params, {"co2_kg_per_m2": float(np.mean([r.co2_kg_per_m2 for r in rows])),
+                    "discomfort_kh": float(np.mean([r.discomfort_kh for r in rows]))}
 
 
 def validation_score(kpis: Kpis) -> float:

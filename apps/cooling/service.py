@@ -18,6 +18,7 @@ from apps.progress import Progress
 
 if TYPE_CHECKING:
     from apps.context import AppContext
+    from apps.cooling.baselines import CarbonRuleParams
     from apps.cooling.bms import BmsService
     from apps.cooling.kpis import Trace
     from apps.cooling.summary import CoolingRunSummary
@@ -57,15 +58,17 @@ class CoolingService:
                        days: int | None = None, storage_kwh: float = 0.0) -> dict[str, Any]:
         """Every baseline (``carbon_rule`` included) and the trained agent on one weather file +
         one hourly grid CSV, with a chilled-water tank of ``storage_kwh`` kWh thermal (0: none).
-        The agent of the card trained with that tank is used when there is one."""
+        The agent of the card trained with that tank is used when there is one, and the carbon
+        rule it was judged against (:meth:`carbon_rule`)."""
         from apps.cooling.card import load_agents
         from apps.cooling.evaluate import evaluate_pair
 
         spec = ScenarioSpec(str(weather), str(grid), building)
         card = self._card_with_tank(building, storage_kwh)
         algo, models, heur, _ = load_agents(card, building)
-        return evaluate_pair(spec, algo, models, heur, days, self.carbon_rule(building, storage_kwh),
-                             storage_kwh)
+        rule = self.carbon_rule(building, storage_kwh)
+        return evaluate_pair(spec, algo, models, heur, days, rule, storage_kwh) | {
+            "carbon_rule_params": rule.to_dict(), "card": card.name}
 
     def _card_with_tank(self, building: str, storage_kwh: float) -> Path:
         """The card trained with that tank (default split first), else the building's card."""
@@ -75,18 +78,31 @@ class CoolingService:
                 return card
         return self.card_path_for(building)
 
-    def carbon_rule(self, building: str = "office", storage_kwh: float = 0.0) -> Any:
-        """The carbon rule tuned on the training pairs with that tank (a reusable run: tuned once,
-        then read from the run store)."""
+    def carbon_rule(self, building: str = "office", storage_kwh: float = 0.0) -> CarbonRuleParams:
+        """The carbon rule the agent used at that tank is judged against, the one source of its
+        parameters for evaluation and the page: the card's (tuned by its pipeline run on that run's
+        training pairs) when the card was trained with that tank; otherwise tuned now on the card's
+        split's training pairs with that tank (a reusable run: tuned once, then read from the run
+        store)."""
+        from apps.cooling.card import carbon_rule_params
         from apps.cooling.train import (
             TrainPlan,
             carbon_rule_run,
             run_store_and_keys,
             training_specs,
         )
+        from core.gates import ModelCard
 
-        plan = TrainPlan(building=building, storage_kwh=storage_kwh)
-        specs = training_specs(self.specs(building)[0], plan)
+        card = self._card_with_tank(building, storage_kwh)
+        if card.is_file():
+            stored = carbon_rule_params(card, storage_kwh)
+            if stored is not None:
+                return stored
+            split = str(ModelCard.load(card).protocol.get("plan", {}).get("split") or "default")
+        else:
+            split = "default"
+        plan = TrainPlan(building=building, storage_kwh=storage_kwh, split=split)
+        specs = training_specs(default_train_spec(building, self.ctx.data_dir, split), plan)
         store, key_of, _ = run_store_and_keys(self.ctx, [p for s in specs for p in (s.weather, s.grid)])
         return carbon_rule_run(store, key_of, specs, building, plan.tune_days, storage_kwh,
                                self.ctx.force)
@@ -128,16 +144,14 @@ class CoolingService:
 
     def week_traces(self, spec_index: int = 0, start_day: int = 196, building: str = "office",
                     storage_kwh: float = 0.0) -> dict[str, Trace]:
-        """One simulated week of each baseline, the carbon rule (when the card stores it) and the
+        """One simulated week of each baseline, the carbon rule (:meth:`carbon_rule`) and the
         agent (seed 0) on a held-out pair, with a tank of ``storage_kwh`` (0: none)."""
-        from apps.cooling.card import carbon_rule_params, load_agents
+        from apps.cooling.card import load_agents
         from apps.cooling.evaluate import week_traces
 
-        card = self._card_with_tank(building, storage_kwh)
-        _, models, heur, _ = load_agents(card, building)
-        rule = carbon_rule_params(card, storage_kwh)
+        _, models, heur, _ = load_agents(self._card_with_tank(building, storage_kwh), building)
         return week_traces(self.specs(building)[1], building, models[0], heur, spec_index, start_day,
-                           rule, storage_kwh)
+                           self.carbon_rule(building, storage_kwh), storage_kwh)
 
     def impact(self) -> ImpactReport:
         """Savings vs footprint of the cooling app from the ledger."""
