@@ -6,12 +6,15 @@ workers). Reading a recommendation (GET) records nothing; issuing one (POST, ``c
 records it, and only issued ones start the next rate-limit step and count in the savings report.
 Recommendations are clamped to the envelope, move at most 1 K per 15 minutes of real time since
 the setpoint the zone last reported or was last issued, expire after 15 minutes, and fall back to "relinquish" (let the BMS's own schedule rule) when the
-zone's telemetry is stale or the state is outside what the policy was trained on.
+zone's telemetry is stale or the state is outside what the policy was trained on. A zone that
+declares a chilled-water tank (``storage_kwh``) and reports its state of charge is served the
+policy trained with that tank, with a charge/discharge action; otherwise the reason is stated.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -32,10 +35,25 @@ from sqlalchemy import (
     select,
 )
 
+from apps.cooling.card import card_path_for
 from apps.cooling.env import build_observation
 from apps.cooling.grid import tou_price
-from apps.cooling.safety import OFFICE_ENVELOPE, action_to_setpoint, clamp, rate_limit_since
-from apps.cooling.schemas import SignalEventIn, TelemetryIn, parse_duration, validate_points
+from apps.cooling.safety import (
+    OFFICE_ENVELOPE,
+    action_to_setpoint,
+    clamp,
+    dr_storage_command,
+    rate_limit_since,
+)
+from apps.cooling.scenario import SPLITS
+from apps.cooling.schemas import (
+    STORAGE_SOC_POINT,
+    SignalEventIn,
+    TelemetryIn,
+    parse_duration,
+    validate_points,
+)
+from apps.cooling.storage import TankParams
 from core.errors import ConfigError, DataError
 from core.ledger import create_tables
 
@@ -46,6 +64,7 @@ SETPOINT_MEMORY = timedelta(hours=1)  # setpoints older than this no longer boun
 BACNET_PRIORITY = 12  # ASHRAE 135 priority array: below life safety (1-2), critical equipment
 # (5), minimum on/off (6) and manual operator (8), so an operator override always wins.
 SETPOINT_POINT = "Zone_Air_Temperature_Setpoint"
+MAX_STORAGE_KWH = 1e6  # kWh thermal, as `cooling evaluate --storage`
 
 _meta = MetaData()
 telemetry_t = Table("cooling_telemetry", _meta, Column("id", Integer, primary_key=True),
@@ -65,6 +84,14 @@ recs_t = Table("cooling_recommendations", _meta, Column("id", Integer, primary_k
                Column("model_version", String(96)))
 
 
+def _n_actions(policy: Any) -> int:
+    """How many action values a served policy gives (2: setpoint and tank)."""
+    if hasattr(policy, "w2"):  # the compact NumpyPolicy
+        return int(policy.w2.shape[1])
+    model = getattr(policy, "model", None)  # an AgentController
+    return int(model.action_space.shape[0]) if model is not None else 1
+
+
 def _utc(t: datetime) -> datetime:
     return t.astimezone(UTC) if t.tzinfo else t.replace(tzinfo=UTC)
 
@@ -77,8 +104,7 @@ class BmsService:
         self.engine = ctx.ledger.engine
         create_tables(self.engine, _meta)  # safe when several server workers start at once
         self.envelope = OFFICE_ENVELOPE
-        self._policy: tuple[Any, str] | None = None
-        self._policy_stamp: float | None = None
+        self._policies: dict[Path, tuple[Any, str, float | None]] = {}  # card -> policy, version, mtime
 
     # -- telemetry ------------------------------------------------------------------------
     def ingest(self, site: str, body: TelemetryIn, now: datetime | None = None) -> dict[str, Any]:
@@ -135,31 +161,40 @@ class BmsService:
 
     # -- recommendation -------------------------------------------------------------------
     def recommend(self, site: str, zone: str, now: datetime | None = None,
-                  utc_offset_h: float = 0.0) -> dict[str, Any]:
+                  utc_offset_h: float = 0.0, storage_kwh: float = 0.0) -> dict[str, Any]:
         """What would be issued now: a setpoint for the next 15 minutes, or "relinquish" with the
         reason. A read: it records nothing, so it moves neither the rate limit nor the savings
         report (:meth:`issue` is the write a building acts on).
 
         ``utc_offset_h``: the site's local standard time minus UTC (the policy's time features
-        and the TOU tariff use local time, as in training)."""
-        return self._decide(site, zone, _utc(now or datetime.now(UTC)), utc_offset_h)[0]
+        and the TOU tariff use local time, as in training). ``storage_kwh``: the zone's plant has
+        a chilled-water tank of that capacity (kWh thermal; 0: none); the policy trained with that
+        tank is served when its card exists and the tank's state of charge is in the last 30 min
+        of telemetry, and the response's ``storage`` says what the tank should do (or why the
+        policy without the tank is served)."""
+        return self._decide(site, zone, _utc(now or datetime.now(UTC)), utc_offset_h,
+                            storage_kwh)[0]
 
     def issue(self, site: str, zone: str, now: datetime | None = None,
-              utc_offset_h: float = 0.0) -> dict[str, Any]:
+              utc_offset_h: float = 0.0, storage_kwh: float = 0.0) -> dict[str, Any]:
         """Decide as :meth:`recommend` and record the decision: the setpoint the building is
         told to write, the start of the next rate-limit step and a row of the savings report."""
-        body, row = self._decide(site, zone, _utc(now or datetime.now(UTC)), utc_offset_h)
+        body, row = self._decide(site, zone, _utc(now or datetime.now(UTC)), utc_offset_h,
+                                 storage_kwh)
         with self.engine.begin() as conn:
             conn.execute(insert(recs_t), [row])
         return {**body, "issued": True}
 
-    def _decide(self, site: str, zone: str, now: datetime,
-                utc_offset_h: float) -> tuple[dict[str, Any], dict[str, Any]]:
+    def _decide(self, site: str, zone: str, now: datetime, utc_offset_h: float,
+                storage_kwh: float = 0.0) -> tuple[dict[str, Any], dict[str, Any]]:
         """(response body, row to record if issued)."""
         from apps.cooling.bms_model import project_hour
 
         if not -12.0 <= utc_offset_h <= 14.0:
             raise DataError("utc_offset_h must be between -12 and 14 hours")
+        if not (math.isfinite(storage_kwh) and 0.0 <= storage_kwh <= MAX_STORAGE_KWH):
+            raise DataError(f"storage_kwh must be between 0 (no tank) and {MAX_STORAGE_KWH:g} kWh "
+                            "thermal")
         pts = self.latest(site, zone)
         temp = pts.get("Zone_Air_Temperature_Sensor")
         if temp is None or now - temp[1] > STALE_AFTER:
@@ -174,26 +209,51 @@ class BmsService:
         grid = self._grid_view(now, local)
         known = self.known_setpoints(site, zone, now)
         current = min(known)[1] if known else None
+        policy, version, soc, without_tank = self._policy_for(pts, now, storage_kwh)
         obs = build_observation(
             hour=local.hour + local.minute / 60, day=local.timetuple().tm_yday - 1, occupied=occupied,
             occupied_next=occupied, outdoor_c=outdoor, outdoor_forecast_c=np.full(3, outdoor),
             temp_c=temp[0], setpoint_c=current if current is not None else env.reference_occupied_c,
             ci_g_per_kwh=grid["ci_now"], ci_3h_means_24h=grid["ci_24h"].reshape(8, 3).mean(axis=1),
             price_usd_per_kwh=grid["price"], dr_now=grid["dr_now"], dr_soon=grid["dr_soon"],
-            envelope=env)
-        policy, version = self._load_policy()
+            envelope=env, soc=soc)
         state = {"occupied": occupied, "occupied_within_h": [occupied] * 4, "ci_now": grid["ci_now"],
                  "ci_24h": grid["ci_24h"], "dr_now": grid["dr_now"], "month": local.month}
-        target = action_to_setpoint(float(np.asarray(policy.act(obs, state)).reshape(-1)[0]),
-                                    occupied, env)
+        action = np.asarray(policy.act(obs, state), float).reshape(-1)
+        target = action_to_setpoint(float(action[0]), occupied, env)
         constraints = [f"clamped to [{env.min_c}, {env.max_c}] degC"]
-        if grid["dr_now"] and target < env.comfort_high_c:
-            target = env.comfort_high_c  # shed: hold the comfort edge while the event lasts
-            events = ", ".join(f"{s['program_id']} {s['type']} {s['value']:g}"
-                               + (" kW" if s["type"] == "IMPORT_CAPACITY_LIMIT" else "")
-                               for s in grid["dr_events"])
-            constraints.append(f"demand-response event in force ({events}): setpoint held at the "
-                               f"comfort edge {env.comfort_high_c:g} degC to shed cooling load")
+        storage = None
+        if storage_kwh > 0 and soc is None:
+            storage = {"capacity_kwh_th": storage_kwh, "action": "relinquish", "command": None,
+                       "rate_kw_th": None, "soc": None, "reason": without_tank}
+            constraints.append(f"served without the tank: {without_tank}")
+        command = float(np.clip(action[1], -1.0, 1.0)) if soc is not None else 0.0
+        if grid["dr_now"]:
+            # The demand-response layer (apps.cooling.safety.dr_storage_command): the tank
+            # discharges first, then the setpoint relaxes to the comfort edge. Without a plant
+            # model the endpoint cannot tell whether the tank alone holds the limit, so it asks
+            # for both for as long as the event lasts.
+            steps = []
+            if soc is not None:
+                command = dr_storage_command(command, soc, event=True)
+                steps.append("tank discharging at its full rate" if command < 0
+                             else "tank empty, not charged")
+            if target < env.comfort_high_c:
+                target = env.comfort_high_c
+                steps.append(f"setpoint held at the comfort edge {env.comfort_high_c:g} degC")
+            if steps:
+                events = ", ".join(f"{s['program_id']} {s['type']} {s['value']:g}"
+                                   + (" kW" if s["type"] == "IMPORT_CAPACITY_LIMIT" else "")
+                                   for s in grid["dr_events"])
+                constraints.append(f"demand-response event in force ({events}): "
+                                   + ", then ".join(steps) + " to shed cooling load")
+        if soc is not None:
+            command = round(command, 2)
+            storage = {"capacity_kwh_th": storage_kwh,
+                       "action": "charge" if command > 0 else "discharge" if command < 0 else "hold",
+                       "command": command,
+                       "rate_kw_th": abs(command) * TankParams(storage_kwh).max_rate_w_th / 1000.0,
+                       "soc": soc, "reason": None}
         setpoint = clamp(rate_limit_since(target, known), env)
         if not known:
             constraints.append("no setpoint reported or issued in the last hour: nothing to "
@@ -213,7 +273,10 @@ class BmsService:
             "expected": {"kwh": proj["kwh"], "kgco2": proj["kg"], "baseline_kwh": proj["baseline_kwh"],
                          "baseline_kgco2": proj["baseline_kg"], "horizon_h": 1.0,
                          "baseline": "naive 23 degC occupied / 28 degC setback",
-                         "method": "modelled: ISO 13790 5R1C one-hour projection from telemetry"},
+                         "method": "modelled: ISO 13790 5R1C one-hour projection from telemetry"
+                         + ("; the tank's charge/discharge is not in the projection"
+                            if storage is not None else "")},
+            "storage": storage,
         }
         return body, row
 
@@ -267,15 +330,43 @@ class BmsService:
         except (ConfigError, DataError, ValueError, KeyError):
             return float(self.ctx.carbon.intensity(at=None).g_per_kwh)
 
-    def _load_policy(self) -> tuple[Any, str]:
-        """The served policy, reloaded when the model card changes (a new pipeline run)."""
+    def _policy_for(self, pts: dict[str, tuple[float, datetime]], now: datetime,
+                    storage_kwh: float) -> tuple[Any, str, float | None, str]:
+        """(policy, model version, the tank's state of charge or None, why the policy without
+        the tank is served; empty when the storage policy is). The storage policy needs the card
+        of a run with that tank, its state of charge in the last 30 min and a policy with the
+        tank action (the compact one if its gate passed on the eval set it would gate on now,
+        else the agent: :func:`apps.cooling.bms_model.served_policy`)."""
+        if storage_kwh <= 0:
+            return *self._load_policy(self.card_path), None, ""
+        cards = [card_path_for(self.card_path.parent, "office", storage_kwh, split) for split in SPLITS]
+        card = next((c for c in cards if c.is_file()), None)
+        soc = pts.get(STORAGE_SOC_POINT)
+        if card is None:
+            trained = sorted(p.name for p in self.card_path.parent.glob("cooling-agent-storage*.card.json"))
+            why = (f"no policy is trained for a {storage_kwh:g} kWh tank (storage cards: "
+                   f"{', '.join(trained) or 'none'}); run `greenstack run cooling --storage "
+                   f"{storage_kwh:g}`")
+        elif soc is None or now - soc[1] > STALE_AFTER:
+            why = f"no tank state of charge ({STORAGE_SOC_POINT}) in the last 30 min of telemetry"
+        else:
+            policy, version = self._load_policy(card)
+            if _n_actions(policy) == 2:
+                return policy, version, soc[0], ""
+            why = (f"{card.name}'s policy has no tank action (served: {version}); rerun "
+                   f"`greenstack run cooling --storage {storage_kwh:g}`")
+        return *self._load_policy(self.card_path), None, why
+
+    def _load_policy(self, card_path: Path) -> tuple[Any, str]:
+        """The card's served policy, reloaded when the card changes (a new pipeline run)."""
         from apps.cooling.bms_model import served_policy
 
-        stamp = self.card_path.stat().st_mtime if self.card_path.is_file() else None
-        if self._policy is None or self._policy_stamp != stamp:
-            self._policy = served_policy(self.card_path, self.envelope, self.ctx.data_dir)
-            self._policy_stamp = stamp
-        return self._policy
+        stamp = card_path.stat().st_mtime if card_path.is_file() else None
+        cached = self._policies.get(card_path)
+        if cached is None or cached[2] != stamp:
+            cached = (*served_policy(card_path, self.envelope, self.ctx.data_dir), stamp)
+            self._policies[card_path] = cached
+        return cached[0], cached[1]
 
     # -- reports --------------------------------------------------------------------------
     def savings_report(self, site: str, start: datetime, end: datetime) -> dict[str, Any]:

@@ -31,7 +31,8 @@ def served_policy(card_path: Path, envelope: Envelope,
     except ModelError as e:
         log.warning("cooling recommendations use rules: %s", e)
         return heuristic_fallback()
-    stamp = f"{card.name}@{int(card.updated_unix_s)}"
+    # The card file names the run (building, tank, split): cooling-agent-storage200-...@time
+    stamp = f"{card_path.name.removesuffix('.card.json')}@{int(card.updated_unix_s)}"
     now = eval_version_now(card, card_path, data_dir)
     if now.reason:
         log.warning("cooling eval set for %s: %s", card_path, now.reason)

@@ -23,6 +23,10 @@ from core.errors import ConfigError, DataError, ModelError
 router = APIRouter(prefix="/cooling", tags=["cooling"])
 Name = Annotated[str, Path(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
 CONTROL = [Depends(require_scope("control"))]
+Offset = Annotated[float, Query(ge=-12, le=14, description="the site's standard time minus UTC, h")]
+Tank = Annotated[float, Query(ge=0, le=1e6, description=(
+    "the zone's chilled-water tank, kWh thermal (0: none); with a tank send its state of charge "
+    "as Chilled_Water_Storage_State_Of_Charge_Sensor telemetry"))]
 READ = [Depends(require_scope("read"))]
 
 
@@ -44,21 +48,22 @@ def post_telemetry(site: Name, body: TelemetryIn, ctx: ContextDep) -> dict[str, 
 
 @router.get("/sites/{site}/zones/{zone}/recommendation", dependencies=READ,
             response_model=Recommendation)
-def get_recommendation(site: Name, zone: Name, ctx: ContextDep,
-                       utc_offset_h: Annotated[float, Query(ge=-12, le=14)] = 0.0) -> dict[str, Any]:
+def get_recommendation(site: Name, zone: Name, ctx: ContextDep, utc_offset_h: Offset = 0.0,
+                       storage_kwh: Tank = 0.0) -> dict[str, Any]:
     """What would be issued now (a read: records nothing). Setpoint for the next 15 minutes
     (clamped, rate-limited, expiring) or "relinquish". ``utc_offset_h``: the site's
-    standard-time offset (schedules and tariffs are local)."""
-    return _call(service_for(ctx).bms.recommend, site, zone, None, utc_offset_h)
+    standard-time offset (schedules and tariffs are local). ``storage_kwh``: the zone's tank;
+    ``storage`` in the response then says what it should do, or why it is left to the BMS."""
+    return _call(service_for(ctx).bms.recommend, site, zone, None, utc_offset_h, storage_kwh)
 
 
 @router.post("/sites/{site}/zones/{zone}/recommendation", dependencies=CONTROL, status_code=201,
              response_model=Recommendation)
-def issue_recommendation(site: Name, zone: Name, ctx: ContextDep,
-                         utc_offset_h: Annotated[float, Query(ge=-12, le=14)] = 0.0) -> dict[str, Any]:
+def issue_recommendation(site: Name, zone: Name, ctx: ContextDep, utc_offset_h: Offset = 0.0,
+                         storage_kwh: Tank = 0.0) -> dict[str, Any]:
     """Issue the recommendation the building will write: recorded, so it starts the next
     rate-limit step and counts in the savings report."""
-    return _call(service_for(ctx).bms.issue, site, zone, None, utc_offset_h)
+    return _call(service_for(ctx).bms.issue, site, zone, None, utc_offset_h, storage_kwh)
 
 
 @router.post("/signals", dependencies=CONTROL, status_code=201, response_model=SignalAck)

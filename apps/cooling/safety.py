@@ -98,3 +98,18 @@ def setpoint_to_action(setpoint_c: float, occupied: bool, env: Envelope) -> floa
     """Inverse of :func:`action_to_setpoint` (clipped to [-1, 1])."""
     ref = env.reference_occupied_c if occupied else env.reference_unoccupied_c
     return min(max((setpoint_c - ref) / env.offset_k(occupied), -1.0), 1.0)
+
+
+def dr_storage_command(command: float, soc: float, event: bool,
+                       needed: float | None = None) -> float:
+    """The demand-response layer's tank command in [-1, 1] (> 0 charges, < 0 discharges, as a
+    share of the tank's rate limit). Outside an event: the controller's ``command``. During an
+    event the tank discharges first and never charges (charging adds import): at least the share
+    ``needed`` of its rate that keeps import within the limit (the simulator knows it), at its
+    full rate when that is unknown (the BMS endpoint); an empty tank holds."""
+    if not event:
+        return command
+    if soc <= 0.0:
+        return 0.0
+    want = 1.0 if needed is None else min(max(needed, 0.0), 1.0)
+    return -max(-min(command, 0.0), want)

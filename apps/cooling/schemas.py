@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from apps.validation import UtcDatetime
 
+STORAGE_SOC_POINT = "Chilled_Water_Storage_State_Of_Charge_Sensor"
 # Brick class names (https://brickschema.org) and Haystack tag sets (https://project-haystack.org)
 # accepted as point keys -> (internal name, lowest valid, highest valid, SI unit).
 POINTS: dict[str, tuple[str, float, float, str]] = {
@@ -19,6 +20,9 @@ POINTS: dict[str, tuple[str, float, float, str]] = {
     "Zone_Air_Temperature_Setpoint": ("setpoint_c", 10.0, 35.0, "degC"),
     "Occupancy_Sensor": ("occupied", 0.0, 1.0, "1"),
     "Electric_Power_Sensor": ("power_w", 0.0, 1e8, "W"),
+    # The chilled-water tank's state of charge as a fraction of its capacity (named in Brick's
+    # pattern; not a Brick class). Optional: sent by buildings with a tank.
+    STORAGE_SOC_POINT: ("storage_soc", 0.0, 1.0, "fraction of capacity"),
 }
 HAYSTACK_ALIASES = {
     "zone air temp sensor": "Zone_Air_Temperature_Sensor",
@@ -75,7 +79,8 @@ def validate_points(points: dict[str, float]) -> dict[str, float]:
         _, low, high, unit = POINTS[brick]
         if not math.isfinite(value) or not low <= value <= high:
             raise DataError(f"{name} is not finite or outside the plausible range "
-                            f"[{low}, {high}] {unit}; send SI units (degC, W, 0/1)")
+                            f"[{low}, {high}] {unit}; send SI units (degC, W, 0/1; a tank's "
+                            "state of charge as a fraction 0..1)")
         out[brick] = float(value)
     return out
 
@@ -101,6 +106,20 @@ class Expected(BaseModel):
     method: str
 
 
+class StorageAction(BaseModel):
+    """What the chilled-water tank should do for the next 15 minutes (recommendations for a
+    building that declares a tank), or why the policy without the tank is served instead."""
+
+    capacity_kwh_th: float
+    action: Literal["charge", "discharge", "hold", "relinquish"] = Field(
+        description="relinquish: the storage policy is not served; the BMS's own tank schedule rules")
+    command: float | None = Field(
+        description="share of the tank's rate limit (capacity / 4 h), > 0 charges, < 0 discharges")
+    rate_kw_th: float | None = Field(description="|command| x rate limit, kW thermal")
+    soc: float | None = Field(description="the state of charge the decision used (telemetry)")
+    reason: str | None = None
+
+
 class Recommendation(BaseModel):
     """A setpoint to write for the next 15 minutes, or "relinquish" (the BMS schedule rules)."""
 
@@ -119,6 +138,8 @@ class Recommendation(BaseModel):
     issued: bool = Field(description="true when recorded by POST (the building acts on it)")
     reason: str | None = None
     expected: Expected | None
+    storage: StorageAction | None = Field(
+        default=None, description="present when the request declares a tank (storage_kwh > 0)")
 
 
 class SavingsReport(BaseModel):
