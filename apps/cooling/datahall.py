@@ -93,6 +93,10 @@ class DataHall:
     def reset(self, temp_c: float) -> None:
         self.temp_c = float(temp_c)
 
+    def state(self) -> float:
+        """The thermal state (node temperature); ``reset(state())`` undoes a trial step."""
+        return self.temp_c
+
     @property
     def cooling_capacity_w(self) -> float:
         """Largest thermal cooling the plant delivers, W."""

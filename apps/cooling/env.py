@@ -22,7 +22,14 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from apps.cooling.safety import ENVELOPES, Envelope, action_to_setpoint, clamp, rate_limit
+from apps.cooling.safety import (
+    ENVELOPES,
+    Envelope,
+    action_to_setpoint,
+    clamp,
+    dr_storage_command,
+    rate_limit,
+)
 from apps.cooling.scenario import ScenarioSpec, build_scenario, default_train_spec, make_building
 from apps.cooling.storage import Tank, TankParams
 
@@ -168,6 +175,29 @@ class CoolingEnv(gym.Env):
         delta_w = (ts.chiller_w_th - mech_w) / out.cop
         return out._replace(elec_w=out.elec_w + delta_w, cooling_elec_w=out.cooling_elec_w + delta_w)
 
+    def _dr_layer(self, out: Any, before: float, previous_c: float, target_c: float,
+                  command: float, limit_w: float, k: int) -> tuple[Any, float]:
+        """The demand-response layer of a plant with a tank, the same for every controller: in an
+        event step the tank discharges what keeps the step's import within ``limit_w`` (it never
+        charges: :func:`apps.cooling.safety.dr_storage_command`); only if a full discharge
+        cannot, the step is redone with the setpoint relaxed toward the comfort edge
+        (rate-limited). Returns the step and the tank command."""
+        assert self.tank is not None
+        env, tank = self.envelope, self.tank
+        edge_c = env.comfort_high_c - env.temp_offset_k
+
+        def best_w(o: Any) -> float:  # import with the most the tank can deliver
+            return o.elec_w - tank.max_discharge_w_th(o.cooling_w * (1.0 - o.free_cooling),
+                                                      self.dt_s) / o.cop
+
+        if best_w(out) > limit_w and self.setpoint_c < edge_c:
+            self.building.reset(before)
+            self.setpoint_c = clamp(rate_limit(previous_c, max(target_c, edge_c), self.dt_s), env)
+            out = self.building.step(self.sc.drivers, k, self.setpoint_c, self.dt_s)
+        # aim 1 W under the limit, so rounding never reads as a breach
+        needed = max(out.elec_w - (limit_w - 1.0), 0.0) * out.cop / tank.p.max_rate_w_th
+        return out, dr_storage_command(command, tank.soc, True, needed)
+
     def _advance(self, target_c: float, storage_command: float = 0.0) -> dict[str, Any]:
         sc, env, dt_h = self.sc, self.envelope, self.dt_s / 3600.0
         acc = dict(elec_kwh=0.0, cooling_elec_kwh=0.0, co2_kg=0.0, co2_marginal_kg=0.0, cost_usd=0.0,
@@ -178,10 +208,15 @@ class CoolingEnv(gym.Env):
             if self.k >= sc.n_steps:
                 break
             k = self.k
-            self.setpoint_c = clamp(rate_limit(self.setpoint_c, target_c, self.dt_s), env)
+            before, previous_c = self.building.state(), self.setpoint_c
+            self.setpoint_c = clamp(rate_limit(previous_c, target_c, self.dt_s), env)
             out = self.building.step(sc.drivers, k, self.setpoint_c, self.dt_s)
+            command = storage_command
+            if self.tank is not None and self.dr_event[k]:
+                out, command = self._dr_layer(out, before, previous_c, target_c, command,
+                                              dr_limit_kw * 1000.0, k)
             if self.tank is not None:
-                out = self._with_tank(out, storage_command)
+                out = self._with_tank(out, command)
             kw = out.elec_w / 1000.0
             kwh = kw * dt_h
             acc["elec_kwh"] += kwh

@@ -158,6 +158,10 @@ class OfficeZone:
         """Start with the mass at ``temp_c``."""
         self.theta_m = float(temp_c)
 
+    def state(self) -> float:
+        """The thermal state (mass temperature); ``reset(state())`` undoes a trial step."""
+        return self.theta_m
+
     def _solve(self, theta_e: float, phi_int: float, phi_sol: float, h_ve: float,
                phi_hc: float, dt_s: float) -> tuple[float, float, float]:
         """ISO 13790 C.3: (theta_m_t, theta_s, theta_air) for a given heating(+)/cooling(-) W."""

@@ -66,6 +66,11 @@ class Tank:
     def reset(self) -> None:
         self.stored_kwh_th = 0.0
 
+    def max_discharge_w_th(self, mech_load_w_th: float, dt_s: float) -> float:
+        """The most the tank can deliver this step: rate limit, what it holds, the load."""
+        avail_w = self.stored_kwh_th * 1000.0 / (dt_s / 3600.0)
+        return min(self.p.max_rate_w_th, avail_w, max(mech_load_w_th, 0.0))
+
     def step(self, command: float, mech_load_w_th: float, plant_capacity_w_th: float,
              dt_s: float) -> TankStep:
         """``command`` in [-1, 1]: > 0 charge at that share of the rate limit, < 0 discharge."""

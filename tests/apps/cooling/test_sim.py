@@ -274,3 +274,36 @@ def test_env_with_a_tank_and_random_dr_passes_check_env():
         env.reset(seed=seed)
         events += env.dr_event[env.k:env.k_end].sum()
     assert events > 0  # random events land in training episodes
+
+
+def _event_day(env, tank_kwh_th: float):
+    """Run naive through the first scheduled event day with the tank holding ``tank_kwh_th``;
+    per event step: (within the limit, setpoint degC)."""
+    from apps.cooling.baselines import NaiveController
+
+    sc, sph = env.sc, env.sc.steps_per_hour
+    day = int(np.flatnonzero(sc.dr_event)[0] // (24 * sph))
+    env.episode_days = 1
+    obs, _ = env.reset(seed=0, options={"scenario": 0, "start_day": day})
+    env.tank.stored_kwh_th = tank_kwh_th
+    naive, rows, done = NaiveController(env.envelope), [], False
+    while not done:
+        obs, _, _, done, info = env.step(np.array([naive.act(obs, env.control_state())], np.float32))
+        if info["dr_event_h"] > 0:
+            rows.append((info["dr_within_h"] == info["dr_event_h"], info["setpoint_c"]))
+    return rows
+
+
+def test_dr_layer_discharges_the_tank_first_then_relaxes_the_setpoint():
+    """With a tank, every controller's event steps go through the same layer: a charged tank
+    holds the import within the limit at naive's own 23 degC; an empty one cannot, so the
+    setpoint is relaxed toward the 26 degC comfort edge (rate-limited), never beyond it."""
+    from apps.cooling.env import CoolingEnv
+
+    env = CoolingEnv(random_start=False, storage_kwh=200.0)
+    full = _event_day(env, 200.0)
+    assert len(full) == 4 and all(ok for ok, _ in full)  # 14-18 h, hourly control steps
+    assert all(sp == pytest.approx(23.0) for _, sp in full)
+    empty = _event_day(env, 0.0)
+    assert max(sp for _, sp in empty) == pytest.approx(26.0) and empty[0][1] > 23.0
+    assert env.tank.soc == 0.0  # never charged during the event
