@@ -27,6 +27,7 @@ from apps.cooling.safety import (
     Envelope,
     action_to_setpoint,
     clamp,
+    dr_prepare_command,
     dr_storage_command,
     rate_limit,
 )
@@ -198,6 +199,17 @@ class CoolingEnv(gym.Env):
         needed = max(out.elec_w - (limit_w - 1.0), 0.0) * out.cop / tank.p.max_rate_w_th
         return out, dr_storage_command(command, tank.soc, True, needed)
 
+    def _dr_prepare(self, command: float, k: int) -> float:
+        """Before an event later the same day (announced a day ahead), the layer fills the tank
+        by the event's start (:func:`apps.cooling.safety.dr_prepare_command`)."""
+        assert self.tank is not None
+        day_end = (k // (24 * self.sc.steps_per_hour) + 1) * 24 * self.sc.steps_per_hour
+        ahead = self.dr_event[k:day_end]
+        if not ahead.any():
+            return command
+        hours = float(np.argmax(ahead > 0)) * self.dt_s / 3600.0
+        return dr_prepare_command(command, self.tank.soc, hours, self.tank.p.hours_to_full)
+
     def _advance(self, target_c: float, storage_command: float = 0.0) -> dict[str, Any]:
         sc, env, dt_h = self.sc, self.envelope, self.dt_s / 3600.0
         acc = dict(elec_kwh=0.0, cooling_elec_kwh=0.0, co2_kg=0.0, co2_marginal_kg=0.0, cost_usd=0.0,
@@ -215,6 +227,8 @@ class CoolingEnv(gym.Env):
             if self.tank is not None and self.dr_event[k]:
                 out, command = self._dr_layer(out, before, previous_c, target_c, command,
                                               dr_limit_kw * 1000.0, k)
+            elif self.tank is not None:
+                command = self._dr_prepare(command, k)
             if self.tank is not None:
                 out = self._with_tank(out, command)
             kw = out.elec_w / 1000.0

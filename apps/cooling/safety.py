@@ -111,5 +111,16 @@ def dr_storage_command(command: float, soc: float, event: bool,
         return command
     if soc <= 0.0:
         return 0.0
-    want = 1.0 if needed is None else min(max(needed, 0.0), 1.0)
-    return -max(-min(command, 0.0), want)
+    if needed is None:
+        return -1.0
+    return -min(max(needed, 0.0), 1.0)  # the layer owns the tank: what holds the limit, no more
+
+
+def dr_prepare_command(command: float, soc: float, hours_to_event: float,
+                       hours_to_full: float) -> float:
+    """The demand-response layer's tank command before an announced event later the same day
+    (OpenADR events are announced a day ahead): the tank never discharges and charges at least
+    the share of its rate that fills it by the event's start (evenly over the hours left; the
+    controller may charge faster). ``hours_to_full``: capacity / rate limit."""
+    share = (1.0 - soc) * hours_to_full / max(hours_to_event, 1e-9)
+    return max(command, min(max(share, 0.0), 1.0))

@@ -276,34 +276,40 @@ def test_env_with_a_tank_and_random_dr_passes_check_env():
     assert events > 0  # random events land in training episodes
 
 
-def _event_day(env, tank_kwh_th: float):
-    """Run naive through the first scheduled event day with the tank holding ``tank_kwh_th``;
-    per event step: (within the limit, setpoint degC)."""
+def _event_day(env, tank_at_event_kwh_th: float | None):
+    """Run naive through the first scheduled event day; the tank holds ``tank_at_event_kwh_th``
+    when the event starts (None: what the layer charged by then). Per event step: (within the
+    limit, setpoint degC), and the state of charge the event started with."""
     from apps.cooling.baselines import NaiveController
 
     sc, sph = env.sc, env.sc.steps_per_hour
     day = int(np.flatnonzero(sc.dr_event)[0] // (24 * sph))
     env.episode_days = 1
     obs, _ = env.reset(seed=0, options={"scenario": 0, "start_day": day})
-    env.tank.stored_kwh_th = tank_kwh_th
-    naive, rows, done = NaiveController(env.envelope), [], False
+    naive, rows, done, soc_at_start = NaiveController(env.envelope), [], False, None
     while not done:
+        if soc_at_start is None and env.dr_event[env.k]:
+            if tank_at_event_kwh_th is not None:
+                env.tank.stored_kwh_th = tank_at_event_kwh_th
+            soc_at_start = env.tank.soc
         obs, _, _, done, info = env.step(np.array([naive.act(obs, env.control_state())], np.float32))
         if info["dr_event_h"] > 0:
             rows.append((info["dr_within_h"] == info["dr_event_h"], info["setpoint_c"]))
-    return rows
+    return rows, soc_at_start
 
 
-def test_dr_layer_discharges_the_tank_first_then_relaxes_the_setpoint():
-    """With a tank, every controller's event steps go through the same layer: a charged tank
-    holds the import within the limit at naive's own 23 degC; an empty one cannot, so the
-    setpoint is relaxed toward the 26 degC comfort edge (rate-limited), never beyond it."""
+def test_dr_layer_prepares_and_discharges_the_tank_first_then_relaxes_the_setpoint():
+    """With a tank, every controller's event days go through the same layer: the tank is filled
+    by the event's start (naive never charges it itself) and holds the import within the limit
+    at naive's own 23 degC; a tank emptied at the start cannot, so the setpoint is relaxed toward
+    the 26 degC comfort edge (rate-limited), never beyond it, and the tank is not charged."""
     from apps.cooling.env import CoolingEnv
 
     env = CoolingEnv(random_start=False, storage_kwh=200.0)
-    full = _event_day(env, 200.0)
+    full, soc = _event_day(env, None)
+    assert soc == pytest.approx(1.0, abs=0.02)
     assert len(full) == 4 and all(ok for ok, _ in full)  # 14-18 h, hourly control steps
     assert all(sp == pytest.approx(23.0) for _, sp in full)
-    empty = _event_day(env, 0.0)
+    empty, _ = _event_day(env, 0.0)
     assert max(sp for _, sp in empty) == pytest.approx(26.0) and empty[0][1] > 23.0
     assert env.tank.soc == 0.0  # never charged during the event

@@ -163,5 +163,14 @@ def test_dr_storage_command_discharges_first_and_never_charges_in_an_event():
     assert dr_storage_command(0.7, 0.5, event=False) == 0.7
     assert dr_storage_command(0.7, 0.5, event=True) == -1.0  # need unknown: full rate
     assert dr_storage_command(0.7, 0.5, event=True, needed=0.3) == -0.3
-    assert dr_storage_command(-0.8, 0.5, event=True, needed=0.3) == -0.8  # the controller's, if more
+    assert dr_storage_command(-0.8, 0.5, event=True, needed=0.3) == -0.3  # the rest is kept
     assert dr_storage_command(0.7, 0.0, event=True, needed=0.3) == 0.0  # empty: hold
+
+
+def test_dr_prepare_command_fills_the_tank_by_the_event_and_never_discharges():
+    from apps.cooling.safety import dr_prepare_command
+
+    assert dr_prepare_command(-1.0, 0.5, hours_to_event=8.0, hours_to_full=4.0) == 0.25
+    assert dr_prepare_command(0.9, 0.5, hours_to_event=8.0, hours_to_full=4.0) == 0.9
+    assert dr_prepare_command(-0.2, 0.0, hours_to_event=2.0, hours_to_full=4.0) == 1.0
+    assert dr_prepare_command(-0.2, 1.0, hours_to_event=2.0, hours_to_full=4.0) == 0.0
