@@ -42,6 +42,7 @@ from apps.cooling.safety import (
     OFFICE_ENVELOPE,
     action_to_setpoint,
     clamp,
+    dr_prepare_command,
     dr_storage_command,
     rate_limit_since,
 )
@@ -53,7 +54,7 @@ from apps.cooling.schemas import (
     parse_duration,
     validate_points,
 )
-from apps.cooling.storage import TankParams
+from apps.cooling.storage import HOURS_TO_FULL, TankParams
 from core.errors import ConfigError, DataError
 from core.ledger import create_tables
 
@@ -247,6 +248,14 @@ class BmsService:
                                    for s in grid["dr_events"])
                 constraints.append(f"demand-response event in force ({events}): "
                                    + ", then ".join(steps) + " to shed cooling load")
+        elif soc is not None and grid["dr_next_start"] is not None:
+            start = grid["dr_next_start"]
+            prepared = dr_prepare_command(command, soc, (start - now).total_seconds() / 3600.0,
+                                          HOURS_TO_FULL)
+            if prepared != command:
+                constraints.append(f"demand-response event announced from {start.isoformat()}: "
+                                   "tank filling by its start, not discharged")
+            command = prepared
         if soc is not None:
             command = round(command, 2)
             storage = {"capacity_kwh_th": storage_kwh,
@@ -316,7 +325,9 @@ class BmsService:
         price = prices[0] if prices else float(
             tou_price(pd.DatetimeIndex([local.replace(tzinfo=None)]))[0])
         dr = [s for s in sig if s["type"] in ("SIMPLE", "IMPORT_CAPACITY_LIMIT") and s["value"] > 0]
+        later = [s["start"] for s in dr if s["start"] > now]
         return {"ci_now": float(ci[0]), "ci_24h": ci, "price": price,
+                "dr_next_start": min(later) if later else None,
                 "dr_now": any(s["start"] <= now < s["end"] for s in dr),
                 "dr_events": [s for s in dr if s["start"] <= now < s["end"]],
                 "dr_soon": any(s["start"] < now + timedelta(hours=3) for s in dr)}

@@ -174,3 +174,15 @@ def test_dr_prepare_command_fills_the_tank_by_the_event_and_never_discharges():
     assert dr_prepare_command(0.9, 0.5, hours_to_event=8.0, hours_to_full=4.0) == 0.9
     assert dr_prepare_command(-0.2, 0.0, hours_to_event=2.0, hours_to_full=4.0) == 1.0
     assert dr_prepare_command(-0.2, 1.0, hours_to_event=2.0, hours_to_full=4.0) == 0.0
+
+
+def test_an_announced_event_fills_the_tank_by_its_start(client):
+    assert _telemetry(client, **{SOC: 0.5}).status_code == 201
+    start = datetime.now(UTC) + timedelta(hours=2)
+    event = {"programID": "utility-dr", "intervalPeriod": {"start": start.isoformat(), "duration": "PT4H"},
+             "intervals": [{"id": 0, "payloads": [{"type": "IMPORT_CAPACITY_LIMIT", "values": [5.0]}]}]}
+    assert client.post("/v1/cooling/signals", json=event).status_code == 201
+    body = client.get(REC, params={"storage_kwh": 200}).json()
+    # half of 200 kWh in 2 h is the full 50 kW rate
+    assert body["storage"]["action"] == "charge" and body["storage"]["command"] == 1.0
+    assert any(c.startswith("demand-response event announced from") for c in body["constraints_applied"])
