@@ -7,8 +7,10 @@ price, demand-response event now / within 3 h; with a chilled-water tank
 (:mod:`apps.cooling.storage`) a 25th value, its state of charge. Forecasts are perfect (taken
 from the files). Action: one value in [-1, 1] = setpoint offset around the envelope's reference
 (see :mod:`apps.cooling.safety`); the setpoint is clamped and rate-limited (1 K / 15 min). With a
-tank a second value in [-1, 1] charges (> 0) or discharges (< 0) it. Without a tank (the
-default) the env is exactly the one without storage support.
+tank a second value in [-1, 1] charges (> 0) or discharges (< 0) it, and on demand-response
+event days a layer runs the tank for every controller (fill by the event, discharge to hold the
+import limit, then relax the setpoint to the comfort edge: ``_dr_prepare``, ``_dr_layer``).
+Without a tank (the default) the env is exactly the one without storage support.
 Reward: -(lambda_E kWh + lambda_C kgCO2 + lambda_T discomfort K h + lambda_DR kWh over the DR
 limit), per 100 m2 of floor.
 """

@@ -104,16 +104,17 @@ def dr_storage_command(command: float, soc: float, event: bool,
                        needed: float | None = None) -> float:
     """The demand-response layer's tank command in [-1, 1] (> 0 charges, < 0 discharges, as a
     share of the tank's rate limit). Outside an event: the controller's ``command``. During an
-    event the tank discharges first and never charges (charging adds import): at least the share
-    ``needed`` of its rate that keeps import within the limit (the simulator knows it), at its
-    full rate when that is unknown (the BMS endpoint); an empty tank holds."""
+    event the layer owns the tank: it discharges first and never charges (charging adds import),
+    the share ``needed`` of its rate that keeps import within the limit and no more, so the rest
+    lasts the event (the simulator knows it), its full rate when that is unknown (the BMS
+    endpoint); an empty tank holds."""
     if not event:
         return command
     if soc <= 0.0:
         return 0.0
     if needed is None:
         return -1.0
-    return -min(max(needed, 0.0), 1.0)  # the layer owns the tank: what holds the limit, no more
+    return -min(max(needed, 0.0), 1.0)
 
 
 def dr_prepare_command(command: float, soc: float, hours_to_event: float,
