@@ -9,7 +9,9 @@ each send the same graded single-turn prompts (greedy, caches off, fixed max_tok
 /v1/chat/completions, once with the batch engine decoding up to 8 requests together and once with
 it limited to one (one-at-a-time). Per level: completion tokens/s over the level's wall time,
 p50/p95 request latency, J per completion token from one meter window over the level (the whole
-process: server, engine and clients, same for both modes), and the graded pass rate of each mode.
+process: server, engine and clients, same for both modes), the graded pass rate of each mode, how
+many greedy answers are identical in both modes, and the prompt tokens the engine shared from its
+prefix sequence instead of decoding.
 
 Same llama.cpp runtime, same thread count (1), same prompt; passes are interleaved (ref, served,
 ref, served …) after one warm-up each, so background load hits both sides alike. Decode: a fixed
@@ -77,11 +79,12 @@ def _sweep_level(url: str, token: str, clients: int, prompts: list, max_tokens: 
     latencies: list[float] = []
     tokens = [0]
     passed: list[bool] = []
+    texts: dict[tuple[int, int], str] = {}
     lock = threading.Lock()
 
-    def client() -> None:
+    def client(n: int) -> None:
         with httpx.Client(timeout=600, headers={"Authorization": f"Bearer {token}"}) as c:
-            for item in prompts:
+            for k, item in enumerate(prompts):
                 t0 = time.perf_counter()
                 r = c.post(f"{url}/v1/chat/completions", json={
                     "model": "smollm2-135m-instruct", "max_tokens": max_tokens,
@@ -91,11 +94,13 @@ def _sweep_level(url: str, token: str, clients: int, prompts: list, max_tokens: 
                 with lock:
                     latencies.append(time.perf_counter() - t0)
                     tokens[0] += body["usage"]["completion_tokens"]
-                    passed.append(grade(body["choices"][0]["message"]["content"], item.check))
+                    text = body["choices"][0]["message"]["content"]
+                    passed.append(grade(text, item.check))
+                    texts[(n, k)] = text
 
     with meter.window("bench-concurrency", unit="token") as w:
         t0 = time.perf_counter()
-        threads = [threading.Thread(target=client) for _ in range(clients)]
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
         for t in threads:
             t.start()
         for t in threads:
@@ -107,7 +112,7 @@ def _sweep_level(url: str, token: str, clients: int, prompts: list, max_tokens: 
             "p50_latency_s": float(np.percentile(latencies, 50)),
             "p95_latency_s": float(np.percentile(latencies, 95)),
             "quality_pct": 100.0 * float(np.mean(passed)), "requests": len(latencies),
-            "completion_tokens": tokens[0], "method": m.method}
+            "completion_tokens": tokens[0], "method": m.method, "texts": texts}
 
 
 def concurrency_sweep(levels: list[int], served: str, per_client: int, max_tokens: int,
@@ -157,17 +162,24 @@ def concurrency_sweep(levels: list[int], served: str, per_client: int, max_token
         for n in levels:
             row: dict = {"concurrency": n, "requests_per_client": per_client,
                          "max_tokens": max_tokens, "variant": served}
+            texts: dict[str, dict[tuple[int, int], str]] = {}
             for mode, seqs in (("sequential", 1), ("batched", 8)):
                 cfg = ServeConfig(exact_cache=False, semantic_cache=False, grounding=False,
                                   record_requests=False, batch_max_seqs=seqs, n_ctx=512)
                 service = AssistantService(ctx, cfg, runtime=rt, model_id="smollm2-135m-instruct")
                 register_service(ctx, service)
                 r = _sweep_level(url, token, n, prompts, max_tokens, meter)
+                row[f"prefix_tokens_reused_{mode}"] = service.engine.stats().prefix_tokens_reused
                 service.engine.close()
+                texts[mode] = r.pop("texts")
                 for k, v in r.items():
                     row[f"{k}_{mode}"] = v
             row["speedup"] = row["tokens_per_s_batched"] / row["tokens_per_s_sequential"]
             row["j_per_token_ratio"] = row["j_per_token_batched"] / row["j_per_token_sequential"]
+            # greedy answers of the same request in both modes (see docs/assistant.md on why
+            # batched float summation can flip a near-tied argmax)
+            same = sum(texts["batched"][k] == v for k, v in texts["sequential"].items())
+            row["greedy_answers_identical"] = f"{same}/{len(texts['sequential'])}"
             out.append(row)
     finally:
         server.should_exit = True
@@ -208,7 +220,8 @@ def main() -> None:
                       f"{row['p50_latency_s_batched']:.2f}/{row['p95_latency_s_batched']:.2f} "
                       f"vs {row['p50_latency_s_sequential']:.2f}/"
                       f"{row['p95_latency_s_sequential']:.2f}; quality % "
-                      f"{row['quality_pct_batched']:.1f} vs {row['quality_pct_sequential']:.1f}; "
+                      f"{row['quality_pct_batched']:.1f} vs {row['quality_pct_sequential']:.1f} "
+                      f"(identical greedy answers {row['greedy_answers_identical']}); "
                       f"energy {row['method_batched']}")
         return
     src = shipped_gguf_path()
