@@ -3,6 +3,11 @@ continuous batching vs one request at a time.
 
     nice .venv/bin/python benchmarks/assistant_tokens.py [--repeats 7] [--decode 64] [--served Q4_1]
     nice .venv/bin/python benchmarks/assistant_tokens.py --concurrency 1 2 4 8 [--json]
+    nice .venv/bin/python benchmarks/assistant_tokens.py --decode-scaling 1 2 4 8
+
+Decode scaling: the time of one ``llama_decode`` step holding one next token for each of N
+sequences (after a 40-token prompt each, unified KV cache, the runtime's thread count), median of
+20 steps after 4 warm-ups: how much batching can gain at most on this CPU for these weights.
 
 Concurrency sweep: a real uvicorn server on loopback serves the served variant; N client threads
 each send the same graded single-turn prompts (greedy, caches off, fixed max_tokens) through
@@ -115,6 +120,50 @@ def _sweep_level(url: str, token: str, clients: int, prompts: list, max_tokens: 
             "completion_tokens": tokens[0], "method": m.method, "texts": texts}
 
 
+def decode_scaling(sizes: list[int], served: str, cache_dir: Path,
+                   threads: int = 1) -> list[dict]:
+    """Median llama_decode step time with one decode token for each of N sequences."""
+    import llama_cpp as L
+
+    from apps.assistant.runtime import LlamaRuntime, shipped_gguf_path
+    from apps.assistant.variants import SHIPPED, build_variant
+
+    src = shipped_gguf_path()
+    path = src if served == SHIPPED else build_variant(src, cache_dir, served).path
+    rt = LlamaRuntime(path, n_ctx=512, n_threads=threads, name=served)
+    prompt = rt.chat_prompt_tokens(PROMPT)
+    params = L.llama_context_default_params()
+    params.n_ctx, params.n_seq_max, params.kv_unified = 64 * max(sizes) + 256, max(sizes), True
+    params.n_batch = params.n_ubatch = 64 * max(sizes)
+    params.n_threads = params.n_threads_batch = threads
+    ctx = L.llama_init_from_model(rt._llm.model, params)
+    mem, batch = L.llama_get_memory(ctx), L.llama_batch_init(params.n_batch, 0, max(sizes))
+
+    def decode(rows: list[tuple[int, int, int, bool]]) -> float:
+        for i, (tok, pos, seq, logits) in enumerate(rows):
+            batch.token[i], batch.pos[i], batch.n_seq_id[i] = tok, pos, 1
+            batch.seq_id[i][0], batch.logits[i] = seq, logits
+        batch.n_tokens = len(rows)
+        started = time.perf_counter()
+        if L.llama_decode(ctx, batch) != 0:
+            raise RuntimeError("llama_decode failed")
+        return time.perf_counter() - started
+
+    out = []
+    try:
+        for n in sizes:
+            L.llama_memory_clear(mem, True)
+            decode([(prompt[k % len(prompt)], k, s, k == 39) for s in range(n) for k in range(40)])
+            steps = [decode([(100 + t, 40 + t, s, True) for s in range(n)]) for t in range(24)]
+            step_s = float(np.median(steps[4:]))
+            out.append({"sequences": n, "step_ms": 1e3 * step_s, "tokens_per_s": n / step_s,
+                        "variant": served, "threads": threads})
+    finally:
+        L.llama_batch_free(batch)
+        L.llama_free(ctx)
+    return out
+
+
 def concurrency_sweep(levels: list[int], served: str, per_client: int, max_tokens: int,
                       cache_dir: Path) -> list[dict]:
     """Batched vs one-at-a-time at each client count (see the module docstring)."""
@@ -201,8 +250,18 @@ def main() -> None:
     ap.add_argument("--per-client", type=int, default=4, help="requests per client (sweep)")
     ap.add_argument("--max-tokens", type=int, default=32, help="answer cap (sweep)")
     ap.add_argument("--json", action="store_true", help="sweep: one JSON object per level")
+    ap.add_argument("--decode-scaling", type=int, nargs="+", default=None, metavar="N",
+                    help="llama_decode step time with N sequences decoding together")
     args = ap.parse_args()
     served = args.served or _served_default()
+    if args.decode_scaling:
+        rows = decode_scaling(sorted({1, *args.decode_scaling}), served, args.cache_dir)
+        base = rows[0]["tokens_per_s"]  # one sequence
+        for row in rows:
+            print(f"{row['sequences']} sequences ({row['variant']}, {row['threads']} thread): "
+                  f"{row['step_ms']:.1f} ms per step, {row['tokens_per_s']:.0f} tokens/s "
+                  f"({row['tokens_per_s'] / base:.2f}x one sequence)")
+        return
     if args.concurrency:
         import json
 
