@@ -252,13 +252,15 @@ def main() -> None:
     ap.add_argument("--json", action="store_true", help="sweep: one JSON object per level")
     ap.add_argument("--decode-scaling", type=int, nargs="+", default=None, metavar="N",
                     help="llama_decode step time with N sequences decoding together")
+    ap.add_argument("--threads", type=int, default=1, help="llama.cpp threads (decode scaling)")
     args = ap.parse_args()
     served = args.served or _served_default()
     if args.decode_scaling:
-        rows = decode_scaling(sorted({1, *args.decode_scaling}), served, args.cache_dir)
+        rows = decode_scaling(sorted({1, *args.decode_scaling}), served, args.cache_dir,
+                              args.threads)
         base = rows[0]["tokens_per_s"]  # one sequence
         for row in rows:
-            print(f"{row['sequences']} sequences ({row['variant']}, {row['threads']} thread): "
+            print(f"{row['sequences']} sequences ({row['variant']}, {row['threads']} threads): "
                   f"{row['step_ms']:.1f} ms per step, {row['tokens_per_s']:.0f} tokens/s "
                   f"({row['tokens_per_s'] / base:.2f}x one sequence)")
         return
