@@ -95,8 +95,11 @@ class AssistantService:
             if self._runtime is None:
                 from apps.assistant.served import load_served_runtime
 
+                # A decision made before any card existed is read again (a run since may have
+                # written one); otherwise the card is not read twice.
+                known = self._served if self._served and self._served.variant else None
                 self._runtime, self.served_reason = load_served_runtime(self.ctx, self.config,
-                                                                        self._served)
+                                                                        known)
             return self._runtime
 
     @property

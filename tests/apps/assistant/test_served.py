@@ -65,3 +65,13 @@ def test_no_card_is_a_clear_error_when_the_weights_are_needed(ctx):
     assert decision.variant is None and decision.config == ServeConfig()
     with pytest.raises(ModelError, match="greenstack run assistant"):
         load_served_runtime(ctx, decision.config, decision)
+
+
+def test_a_card_written_after_the_service_started_is_read_at_first_use(ctx):
+    from apps.assistant.service import service_for
+
+    svc = service_for(ctx)  # no card yet: hand-set defaults, weights unknown
+    assert svc.config == ServeConfig()
+    _save_card(ctx, {"serving_set_version": load_serving_set(ctx.data_dir).version,
+                     "served_config": CHOICE.to_dict(), "served_reason": "cheapest passing"})
+    assert svc.runtime.name == "Q4_1"
