@@ -54,7 +54,7 @@ from apps.deforestation.train import (
 # Training budgets (docs/deforestation.md states the wall time of each on this machine).
 BUDGETS: dict[str, tuple[RealTeacherBudget, TrainConfig]] = {
     "full": (RealTeacherBudget(steps=2000, crop_px=192, ema_decay=0.995),
-             TrainConfig(student_epochs=40, crop_px=128, teacher_tta=True)),
+             TrainConfig(student_epochs=100, crop_px=128, teacher_tta=True)),
     "demo": (RealTeacherBudget(steps=60, crop_px=160, ema_decay=0.95, bn_batches=16),
              TrainConfig(student_epochs=10, crop_px=128, teacher_tta=True)),
 }
