@@ -3,13 +3,20 @@ continuous batching vs one request at a time.
 
     nice .venv/bin/python benchmarks/assistant_tokens.py [--repeats 7] [--decode 64] [--served Q4_1]
     nice .venv/bin/python benchmarks/assistant_tokens.py --concurrency 1 2 4 8 [--json]
+    nice .venv/bin/python benchmarks/assistant_tokens.py --decode-scaling 1 2 4 8
+
+Decode scaling: the time of one ``llama_decode`` step holding one next token for each of N
+sequences (after a 40-token prompt each, unified KV cache, the runtime's thread count), median of
+20 steps after 4 warm-ups: how much batching can gain at most on this CPU for these weights.
 
 Concurrency sweep: a real uvicorn server on loopback serves the served variant; N client threads
 each send the same graded single-turn prompts (greedy, caches off, fixed max_tokens) through
 /v1/chat/completions, once with the batch engine decoding up to 8 requests together and once with
 it limited to one (one-at-a-time). Per level: completion tokens/s over the level's wall time,
 p50/p95 request latency, J per completion token from one meter window over the level (the whole
-process: server, engine and clients, same for both modes), and the graded pass rate of each mode.
+process: server, engine and clients, same for both modes), the graded pass rate of each mode, how
+many greedy answers are identical in both modes, and the prompt tokens the engine shared from its
+prefix sequence instead of decoding.
 
 Same llama.cpp runtime, same thread count (1), same prompt; passes are interleaved (ref, served,
 ref, served …) after one warm-up each, so background load hits both sides alike. Decode: a fixed
@@ -77,11 +84,12 @@ def _sweep_level(url: str, token: str, clients: int, prompts: list, max_tokens: 
     latencies: list[float] = []
     tokens = [0]
     passed: list[bool] = []
+    texts: dict[tuple[int, int], str] = {}
     lock = threading.Lock()
 
-    def client() -> None:
+    def client(n: int) -> None:
         with httpx.Client(timeout=600, headers={"Authorization": f"Bearer {token}"}) as c:
-            for item in prompts:
+            for k, item in enumerate(prompts):
                 t0 = time.perf_counter()
                 r = c.post(f"{url}/v1/chat/completions", json={
                     "model": "smollm2-135m-instruct", "max_tokens": max_tokens,
@@ -91,11 +99,13 @@ def _sweep_level(url: str, token: str, clients: int, prompts: list, max_tokens: 
                 with lock:
                     latencies.append(time.perf_counter() - t0)
                     tokens[0] += body["usage"]["completion_tokens"]
-                    passed.append(grade(body["choices"][0]["message"]["content"], item.check))
+                    text = body["choices"][0]["message"]["content"]
+                    passed.append(grade(text, item.check))
+                    texts[(n, k)] = text
 
     with meter.window("bench-concurrency", unit="token") as w:
         t0 = time.perf_counter()
-        threads = [threading.Thread(target=client) for _ in range(clients)]
+        threads = [threading.Thread(target=client, args=(n,)) for n in range(clients)]
         for t in threads:
             t.start()
         for t in threads:
@@ -107,7 +117,51 @@ def _sweep_level(url: str, token: str, clients: int, prompts: list, max_tokens: 
             "p50_latency_s": float(np.percentile(latencies, 50)),
             "p95_latency_s": float(np.percentile(latencies, 95)),
             "quality_pct": 100.0 * float(np.mean(passed)), "requests": len(latencies),
-            "completion_tokens": tokens[0], "method": m.method}
+            "completion_tokens": tokens[0], "method": m.method, "texts": texts}
+
+
+def decode_scaling(sizes: list[int], served: str, cache_dir: Path,
+                   threads: int = 1) -> list[dict]:
+    """Median llama_decode step time with one decode token for each of N sequences."""
+    import llama_cpp as L
+
+    from apps.assistant.runtime import LlamaRuntime, shipped_gguf_path
+    from apps.assistant.variants import SHIPPED, build_variant
+
+    src = shipped_gguf_path()
+    path = src if served == SHIPPED else build_variant(src, cache_dir, served).path
+    rt = LlamaRuntime(path, n_ctx=512, n_threads=threads, name=served)
+    prompt = rt.chat_prompt_tokens(PROMPT)
+    params = L.llama_context_default_params()
+    params.n_ctx, params.n_seq_max, params.kv_unified = 64 * max(sizes) + 256, max(sizes), True
+    params.n_batch = params.n_ubatch = 64 * max(sizes)
+    params.n_threads = params.n_threads_batch = threads
+    ctx = L.llama_init_from_model(rt._llm.model, params)
+    mem, batch = L.llama_get_memory(ctx), L.llama_batch_init(params.n_batch, 0, max(sizes))
+
+    def decode(rows: list[tuple[int, int, int, bool]]) -> float:
+        for i, (tok, pos, seq, logits) in enumerate(rows):
+            batch.token[i], batch.pos[i], batch.n_seq_id[i] = tok, pos, 1
+            batch.seq_id[i][0], batch.logits[i] = seq, logits
+        batch.n_tokens = len(rows)
+        started = time.perf_counter()
+        if L.llama_decode(ctx, batch) != 0:
+            raise RuntimeError("llama_decode failed")
+        return time.perf_counter() - started
+
+    out = []
+    try:
+        for n in sizes:
+            L.llama_memory_clear(mem, True)
+            decode([(prompt[k % len(prompt)], k, s, k == 39) for s in range(n) for k in range(40)])
+            steps = [decode([(100 + t, 40 + t, s, True) for s in range(n)]) for t in range(24)]
+            step_s = float(np.median(steps[4:]))
+            out.append({"sequences": n, "step_ms": 1e3 * step_s, "tokens_per_s": n / step_s,
+                        "variant": served, "threads": threads})
+    finally:
+        L.llama_batch_free(batch)
+        L.llama_free(ctx)
+    return out
 
 
 def concurrency_sweep(levels: list[int], served: str, per_client: int, max_tokens: int,
@@ -157,17 +211,24 @@ def concurrency_sweep(levels: list[int], served: str, per_client: int, max_token
         for n in levels:
             row: dict = {"concurrency": n, "requests_per_client": per_client,
                          "max_tokens": max_tokens, "variant": served}
+            texts: dict[str, dict[tuple[int, int], str]] = {}
             for mode, seqs in (("sequential", 1), ("batched", 8)):
                 cfg = ServeConfig(exact_cache=False, semantic_cache=False, grounding=False,
                                   record_requests=False, batch_max_seqs=seqs, n_ctx=512)
                 service = AssistantService(ctx, cfg, runtime=rt, model_id="smollm2-135m-instruct")
                 register_service(ctx, service)
                 r = _sweep_level(url, token, n, prompts, max_tokens, meter)
+                row[f"prefix_tokens_reused_{mode}"] = service.engine.stats().prefix_tokens_reused
                 service.engine.close()
+                texts[mode] = r.pop("texts")
                 for k, v in r.items():
                     row[f"{k}_{mode}"] = v
             row["speedup"] = row["tokens_per_s_batched"] / row["tokens_per_s_sequential"]
             row["j_per_token_ratio"] = row["j_per_token_batched"] / row["j_per_token_sequential"]
+            # greedy answers of the same request in both modes (see docs/assistant.md on why
+            # batched float summation can flip a near-tied argmax)
+            same = sum(texts["batched"][k] == v for k, v in texts["sequential"].items())
+            row["greedy_answers_identical"] = f"{same}/{len(texts['sequential'])}"
             out.append(row)
     finally:
         server.should_exit = True
@@ -189,8 +250,20 @@ def main() -> None:
     ap.add_argument("--per-client", type=int, default=4, help="requests per client (sweep)")
     ap.add_argument("--max-tokens", type=int, default=32, help="answer cap (sweep)")
     ap.add_argument("--json", action="store_true", help="sweep: one JSON object per level")
+    ap.add_argument("--decode-scaling", type=int, nargs="+", default=None, metavar="N",
+                    help="llama_decode step time with N sequences decoding together")
+    ap.add_argument("--threads", type=int, default=1, help="llama.cpp threads (decode scaling)")
     args = ap.parse_args()
     served = args.served or _served_default()
+    if args.decode_scaling:
+        rows = decode_scaling(sorted({1, *args.decode_scaling}), served, args.cache_dir,
+                              args.threads)
+        base = rows[0]["tokens_per_s"]  # one sequence
+        for row in rows:
+            print(f"{row['sequences']} sequences ({row['variant']}, {row['threads']} threads): "
+                  f"{row['step_ms']:.1f} ms per step, {row['tokens_per_s']:.0f} tokens/s "
+                  f"({row['tokens_per_s'] / base:.2f}x one sequence)")
+        return
     if args.concurrency:
         import json
 
@@ -208,7 +281,8 @@ def main() -> None:
                       f"{row['p50_latency_s_batched']:.2f}/{row['p95_latency_s_batched']:.2f} "
                       f"vs {row['p50_latency_s_sequential']:.2f}/"
                       f"{row['p95_latency_s_sequential']:.2f}; quality % "
-                      f"{row['quality_pct_batched']:.1f} vs {row['quality_pct_sequential']:.1f}; "
+                      f"{row['quality_pct_batched']:.1f} vs {row['quality_pct_sequential']:.1f} "
+                      f"(identical greedy answers {row['greedy_answers_identical']}); "
                       f"energy {row['method_batched']}")
         return
     src = shipped_gguf_path()

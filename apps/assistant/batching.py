@@ -7,6 +7,15 @@ chunk of any request that joined since the last step. Requests join and leave be
 finished or cut request's sequence is removed from the KV cache (``llama_memory_seq_rm``) and its
 slot is free for the next waiting request.
 
+Prompt prefix reuse: one extra KV sequence holds the prompt of the last request that finished its
+prefill (at most ``prefill_chunk`` tokens). A joining request whose prompt starts with the same
+tokens (the chat template's head and the system prompt, usually) gets those KV cells shared into
+its own sequence (``llama_memory_seq_cp`` on the unified cache tags cells, it copies nothing) and
+prefills only the rest. Positions are the same, so the attention it sees is the same.
+
+Per step, only each sequence's last token asks for logits; greedy requests take one ``argmax``
+over the step's logits rows in place (no per-request copy of the vocabulary).
+
 Energy: each step runs in its own meter window; a request is charged the step's energy times its
 share of the tokens that step processed (its prompt chunk, or its one decode token). The shares of
 a step add up to the step's window, so the requests' energy adds up to the batch's.
@@ -54,6 +63,7 @@ class _Request:
     cancelled: threading.Event = field(default_factory=threading.Event)
     seq: int = -1
     fed: int = 0  # prompt tokens already in the KV cache
+    reused: int = 0  # of those, shared from the prefix sequence instead of decoded
     n_past: int = 0
     last: int = -1  # last sampled token, fed in the next step
     completion: int = 0
@@ -108,12 +118,14 @@ class BatchStats:
     mean_batch_size: float
     max_batch_size: int
     recent_batch_sizes: tuple[tuple[float, int], ...]  # (unix time, sequences in the step)
+    prefix_tokens_reused: int = 0  # prompt tokens shared from the prefix sequence, not decoded
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return {"busy_share": self.busy_share, "steps": self.steps,
                 "mean_batch_size": self.mean_batch_size, "max_batch_size": self.max_batch_size,
-                "recent_batch_sizes": [list(p) for p in self.recent_batch_sizes]}
+                "recent_batch_sizes": [list(p) for p in self.recent_batch_sizes],
+                "prefix_tokens_reused": self.prefix_tokens_reused}
 
 
 class BatchEngine:
@@ -124,7 +136,8 @@ class BatchEngine:
         meter: meters every step (energy split per request by tokens processed).
         max_seqs: sequences decoded together (1 = one request at a time, same code path).
         n_ctx_per_seq: KV-cache tokens per sequence.
-        prefill_chunk: prompt tokens a joining request may add to one step.
+        prefill_chunk: prompt tokens a joining request may add to one step (also the longest
+            prompt prefix kept for reuse).
     """
 
     def __init__(self, runtime: LlamaRuntime, meter: Meter, *, max_seqs: int = 8,
@@ -137,9 +150,10 @@ class BatchEngine:
         self.n_ctx_per_seq, self.prefill_chunk = n_ctx_per_seq, prefill_chunk
         self._L = L
         params = L.llama_context_default_params()
-        params.n_ctx = n_ctx_per_seq * max_seqs
+        # room for every sequence plus the prefix sequence's cells once no request shares them
+        params.n_ctx = n_ctx_per_seq * max_seqs + prefill_chunk
         params.n_batch = params.n_ubatch = prefill_chunk * max_seqs
-        params.n_seq_max = max_seqs
+        params.n_seq_max = max_seqs + 1  # the last sequence id holds the reusable prefix
         params.n_threads = params.n_threads_batch = runtime.n_threads
         params.kv_unified = True
         params.no_perf = True
@@ -152,6 +166,10 @@ class BatchEngine:
         self._vocab = L.llama_model_get_vocab(model)
         self._n_vocab = int(L.llama_vocab_n_tokens(self._vocab))
         self._batch = L.llama_batch_init(params.n_batch, 0, max_seqs)
+        self._prefix_seq = max_seqs
+        self._prefix: list[int] = []  # tokens the prefix sequence holds (positions 0..n-1)
+        self._reused = 0
+        self._piece_buf = (ctypes.c_char * 64)()  # scheduler thread only
         self._waiting: deque[_Request] = deque()
         self._running: list[_Request] = []
         self._free = list(range(max_seqs))
@@ -193,7 +211,7 @@ class BatchEngine:
             elapsed = max(time.monotonic() - self._started, 1e-9)
             return BatchStats(min(self._busy_s / elapsed, 1.0), self._steps,
                               self._size_sum / self._steps if self._steps else 0.0,
-                              self._size_max, tuple(self._sizes))
+                              self._size_max, tuple(self._sizes), self._reused)
 
     def measurement_of(self, req: _Request) -> Measurement:
         """The request's share of the step windows it took part in, as a Measurement."""
@@ -249,6 +267,29 @@ class BatchEngine:
                     continue
                 req.seq = self._free.pop()
                 self._running.append(req)
+                self._reuse_prefix(req)
+
+    def _reuse_prefix(self, req: _Request) -> None:
+        """Share the KV cells of the longest common prompt prefix (at least the last prompt
+        token is decoded, for its logits)."""
+        limit = min(len(req.prompt) - 1, len(self._prefix))
+        n = 0
+        while n < limit and req.prompt[n] == self._prefix[n]:
+            n += 1
+        if n:
+            self._L.llama_memory_seq_cp(self._mem, self._prefix_seq, req.seq, 0, n)
+            req.fed = req.n_past = req.reused = n
+            self._reused += n
+
+    def _remember_prefix(self, req: _Request) -> None:
+        """After ``req``'s prompt is in the cache: keep it as the prefix the next request may
+        share (unless the prefix sequence already holds it)."""
+        keep = req.prompt[: min(len(req.prompt) - 1, self.prefill_chunk)]
+        if not keep or self._prefix[: len(keep)] == keep:
+            return
+        self._L.llama_memory_seq_rm(self._mem, self._prefix_seq, -1, -1)
+        self._L.llama_memory_seq_cp(self._mem, req.seq, self._prefix_seq, 0, len(keep))
+        self._prefix = list(keep)
 
     def _leave(self, req: _Request) -> None:
         self._L.llama_memory_seq_rm(self._mem, req.seq, -1, -1)
@@ -262,6 +303,7 @@ class BatchEngine:
     def _step(self) -> None:
         b = self._batch
         rows: list[tuple[_Request, int, bool]] = []  # (request, tokens in this step, samples)
+        prefilled: list[_Request] = []  # prompts complete after this step
         n = 0
         for req in self._running:
             if req.fed < len(req.prompt):
@@ -274,6 +316,8 @@ class BatchEngine:
                 last = req.fed == len(req.prompt)
                 b.logits[n - 1] = last
                 rows.append((req, len(chunk), last))
+                if last:
+                    prefilled.append(req)
             else:
                 self._put(b, n, req.last, req.n_past, req.seq, True)
                 n += 1
@@ -288,11 +332,18 @@ class BatchEngine:
         if rc != 0:
             raise ModelError(f"llama_decode returned {rc}")
         self._account(rows, n, w.measurement, busy)
-        i = 0
-        for req, count, samples in rows:
-            i += count
-            if samples:
-                self._sample(req, i - 1)
+        for req in prefilled:
+            self._remember_prefix(req)
+        sampling = [req for req, _, samples in rows if samples]
+        if not sampling:  # only prompt chunks that are not a prompt's end
+            return
+        ptr = self._L.llama_get_logits(self._ctx)  # one row per token that asked, in batch order
+        logits = np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctypes.c_float)),
+                                       shape=(len(sampling), self._n_vocab))
+        greedy = logits.argmax(axis=1)  # a view of llama.cpp's buffer: nothing copied
+        for k, req in enumerate(sampling):
+            token = int(greedy[k]) if req.temperature <= 0.0 else _sample(logits[k], req)
+            self._emit(req, token)
 
     @staticmethod
     def _put(b: Any, i: int, tok: int, pos: int, seq: int, logits: bool) -> None:
@@ -318,11 +369,7 @@ class BatchEngine:
                     key = (c.name, c.method, c.source)
                     req.energy[key] = req.energy.get(key, 0.0) + c.energy_j * share
 
-    def _sample(self, req: _Request, index: int) -> None:
-        ptr = self._L.llama_get_logits_ith(self._ctx, index)
-        logits = np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctypes.c_float)),
-                                       shape=(self._n_vocab,))
-        token = _choose(logits, req)
+    def _emit(self, req: _Request, token: int) -> None:
         eog = bool(self._L.llama_vocab_is_eog(self._vocab, token))
         if eog and not req.ignore_eos:
             self._finish(req, "stop")
@@ -347,7 +394,7 @@ class BatchEngine:
 
     def _piece(self, req: _Request, token: int) -> str:
         """Text of ``token``, holding back bytes of an unfinished UTF-8 character."""
-        buf = (ctypes.c_char * 64)()
+        buf = self._piece_buf
         size = self._L.llama_token_to_piece(self._vocab, token, buf, len(buf), 0, False)
         req.pending += buf.raw[: max(size, 0)]
         try:
@@ -364,12 +411,8 @@ class BatchEngine:
         req.out.put(Generation(req.text, reason, len(req.prompt), req.completion))
 
 
-def _choose(logits: np.ndarray, req: _Request) -> int:
-    """Greedy at temperature 0, else temperature + nucleus sampling with the request's RNG."""
-    if req.ignore_eos:
-        logits = logits.copy()
-    if req.temperature <= 0.0:
-        return int(np.argmax(logits))
+def _sample(logits: np.ndarray, req: _Request) -> int:
+    """Temperature + nucleus sampling with the request's RNG (greedy is the step's argmax)."""
     z = logits.astype(np.float64) / req.temperature
     p = np.exp(z - z.max())
     p /= p.sum()

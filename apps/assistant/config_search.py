@@ -9,6 +9,12 @@ finalists then face ``core.gates.select_cheapest_passing`` on the ``held`` part,
 never saw: cheapest measured J per answered request first, no more than 1 point below naive
 overall and 3 points on any category. If none passes (or none is cheaper), naive serves.
 
+Grounding: a question about the suite's own results is grounded as the service grounds it (the
+retrieved ledger facts become the system message, and the answer is never cached), but on the
+shipped ledger fixture (:mod:`apps.assistant.grounding_fixture`), never the user's live ledger.
+Every configuration, the naive one included, grounds the same way: grounding is not a dimension
+of the search.
+
 Energy: every distinct generation (same weights, same prompt tokens, same cap) runs once in its
 own meter window and its measured joules are charged to every configuration that issues it;
 cache lookups (and semantic embeddings) are metered per request. Greedy decoding makes a repeated
@@ -20,7 +26,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +42,7 @@ from apps.progress import Progress
 
 if TYPE_CHECKING:
     from apps.assistant.cache import Embedder
+    from apps.assistant.grounding import Grounding
     from apps.assistant.runtime import LlamaRuntime
     from core.energy import Meter
 
@@ -208,12 +215,17 @@ class Outcome:
                 "cache_hits": self.hits, "by_category": self.by_category()}
 
 
+Grounder = Callable[[str], "Grounding | None"]  # question -> retrieved facts, None: not grounded
+
+
 class Evaluator:
-    """Runs a configuration over items the way the service would (token discipline, caches)."""
+    """Runs a configuration over items the way the service would (grounding, token discipline,
+    caches). ``ground``: retrieval on the shipped ledger fixture (None: no item is grounded)."""
 
     def __init__(self, gens: Generations, embedder: Embedder | None, tuned_threshold: float,
-                 meter: Meter) -> None:
+                 meter: Meter, ground: Grounder | None = None) -> None:
         self.gens, self.embedder, self.tuned, self.meter = gens, embedder, tuned_threshold, meter
+        self.ground = ground
         self._memo: dict[tuple[ServingChoice, tuple[str, ...]], Outcome] = {}
 
     def run(self, choice: ServingChoice, items: Sequence[ServingItem]) -> Outcome:
@@ -240,10 +252,15 @@ class Evaluator:
 
         for item in items:
             spent.clear()
-            prepared = prepare(item.as_messages(), None, policy, self.gens.count, summarise)
+            messages = item.as_messages()
+            grounding = self.ground(item.question) if self.ground else None
+            if grounding is not None:  # as the service: facts first, grounded answers uncached
+                messages.insert(0, {"role": "system", "content": grounding.prompt()})
+            prepared = prepare(messages, None, policy, self.gens.count, summarise)
             single = sum(r == "user" for r, _ in item.messages) == 1
+            cache = "off" if grounding is not None else choice.cache
             started = time.perf_counter()
-            found, vector = self._lookup(choice, exact, semantic, prepared.messages, item, single,
+            found, vector = self._lookup(cache, exact, semantic, prepared.messages, item, single,
                                          spent)
             if found is not None:
                 text, hits = found.text, hits + 1
@@ -254,7 +271,7 @@ class Evaluator:
                 spent.append(gen.energy_j)
                 methods.add(gen.method)
                 prompt, completion = prompt + gen.prompt_tokens, completion + gen.completion_tokens
-                self._store(choice, exact, semantic, prepared.messages, item, single, vector,
+                self._store(cache, exact, semantic, prepared.messages, item, single, vector,
                             gen, spent)
             saved += prepared.tokens_saved
             answered += bool(text.strip())
@@ -265,10 +282,10 @@ class Evaluator:
                        tuple(passed), tuple(energy), tuple(walls), prompt, completion, saved, hits,
                        answered, "+".join(sorted(methods)) or "none")
 
-    def _lookup(self, choice: ServingChoice, exact: ExactCache, semantic: SemanticCache | None,
+    def _lookup(self, cache: str, exact: ExactCache, semantic: SemanticCache | None,
                 messages: Sequence[dict[str, str]], item: ServingItem, single: bool,
                 spent: list[float]) -> tuple[CachedAnswer | None, Any]:
-        if choice.cache == "off":
+        if cache == "off":
             return None, None
         vector = None
         with self.meter.window("assistant.search.lookup", unit="request") as w:
@@ -281,10 +298,10 @@ class Evaluator:
         spent.append(w.measurement.energy_j)
         return found, vector
 
-    def _store(self, choice: ServingChoice, exact: ExactCache, semantic: SemanticCache | None,
+    def _store(self, cache: str, exact: ExactCache, semantic: SemanticCache | None,
                messages: Sequence[dict[str, str]], item: ServingItem, single: bool, vector: Any,
                gen: Gen, spent: list[float]) -> None:
-        if choice.cache == "off":
+        if cache == "off":
             return
         answer = CachedAnswer(gen.text, "stop", gen.prompt_tokens, gen.completion_tokens,
                               gen.energy_j, item.question)

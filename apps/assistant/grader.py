@@ -2,7 +2,13 @@
 
 Check types (JSON): ``contains_any`` (values, case-insensitive), ``contains_count`` (values, min),
 ``number`` (value, tol), ``regex`` (pattern, case-insensitive), ``refusal``, ``max_words`` (value),
-``max_sentences`` (value), ``all`` (checks). Unknown types are a DataError, never a silent pass.
+``max_sentences`` (value), ``citations`` (required, allowed), ``all`` (checks). Unknown types
+are a DataError, never a silent pass.
+
+``citations`` grades a grounded answer's citation ids (``ledger:saving#6``, ``ledger:savings#2-3``,
+``ledger:footprints#1-2``, ``card:<app>/<file>``, as :mod:`apps.assistant.grounding` writes them):
+every ``required`` id must be cited, and every id cited must be ``required`` or ``allowed`` (the
+other records retrieved for the question), so a wrong or invented citation fails.
 """
 
 from __future__ import annotations
@@ -26,7 +32,10 @@ _WORD_NUMBERS = {
     "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12, "twenty": 20, "fifty": 50,
     "sixty": 60, "hundred": 100, "thousand": 1000,
 }
-_NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?")
+# A minus sign right after a word or number is a range or a hyphen ("30-55", "F-16"), not a sign.
+_NUMBER_RE = re.compile(r"(?:(?<![\w.])-)?\d[\d,]*(?:\.\d+)?")
+_CITATION_RE = re.compile(r"\b(?:ledger:[a-z]+(?:#\d+(?:[-,]\d+)*)?|card:[\w.-]+/[\w.-]*\w)",
+                          re.IGNORECASE)
 
 
 def numbers_in(text: str) -> list[float]:
@@ -77,6 +86,18 @@ def _max_sentences(text: str, check: Mapping[str, Any]) -> bool:
     return 0 < len(sentences) <= int(check["value"])
 
 
+def citations_in(text: str) -> list[str]:
+    """Citation ids written in ``text`` (lower case, in order)."""
+    return [m.lower() for m in _CITATION_RE.findall(text)]
+
+
+def _citations(text: str, check: Mapping[str, Any]) -> bool:
+    cited = set(citations_in(text))
+    required = {str(c).lower() for c in check["required"]}
+    allowed = required | {str(c).lower() for c in check.get("allowed", ())}
+    return required <= cited <= allowed
+
+
 def _all(text: str, check: Mapping[str, Any]) -> bool:
     return all(grade(text, sub) for sub in check["checks"])
 
@@ -89,6 +110,7 @@ _CHECKS: dict[str, Callable[[str, Mapping[str, Any]], bool]] = {
     "refusal": _refusal,
     "max_words": _max_words,
     "max_sentences": _max_sentences,
+    "citations": _citations,
     "all": _all,
 }
 
@@ -98,9 +120,22 @@ def validate_check(check: Mapping[str, Any]) -> None:
     kind = check.get("type")
     if kind not in _CHECKS:
         raise DataError(f"unknown check type {kind!r}; use one of {sorted(_CHECKS)}")
+    if kind == "citations":
+        _validate_citations(check)
     if kind == "all":
         for sub in check.get("checks", []):
             validate_check(sub)
+
+
+def _validate_citations(check: Mapping[str, Any]) -> None:
+    required, allowed = check.get("required"), check.get("allowed", [])
+    if not isinstance(required, list) or not required or not isinstance(allowed, list):
+        raise DataError(f"citations check {dict(check)} needs a non-empty 'required' list of ids "
+                        "(and optionally an 'allowed' list)")
+    for cite in [*required, *allowed]:
+        if citations_in(str(cite)) != [str(cite).lower()]:
+            raise DataError(f"{cite!r} is not a citation id; write them as retrieval does, e.g. "
+                            "'ledger:saving#6', 'ledger:savings#2-3', 'card:assistant/x.card.json'")
 
 
 def grade(text: str, check: Mapping[str, Any]) -> bool:

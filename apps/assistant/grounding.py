@@ -64,8 +64,10 @@ def _year_start_unix_s(question: str) -> float | None:
     return datetime(now.year, 1, 1, tzinfo=UTC).timestamp()
 
 
-def retrieve(question: str, ledger: Ledger, models_dir: Path, max_facts: int = 8) -> Grounding:
-    """Savings and footprints per app from the ledger, plus served-model facts from cards."""
+def retrieve(question: str, ledger: Ledger, models_dir: Path | None,
+             max_facts: int = 8) -> Grounding:
+    """Savings and footprints per app from the ledger, plus served-model facts from the cards
+    under ``models_dir`` (None: the ledger only)."""
     since = _year_start_unix_s(question)
     period = "this year" if since else "all time"
     facts: list[str] = []
@@ -81,7 +83,7 @@ def retrieve(question: str, ledger: Ledger, models_dir: Path, max_facts: int = 8
             facts.append(f"{app} emitted {sum(f.co2e_kg for f in prints):.6g} kgCO2e "
                          f"({period}; {len(prints)} measured records)")
             cites.append(f"ledger:footprints#{prints[0].id}-{prints[-1].id}")
-        facts_cards = _card_facts(models_dir / app)
+        facts_cards = _card_facts(models_dir / app) if models_dir is not None else []
         for cite, fact in facts_cards:
             facts.append(fact)
             cites.append(cite)

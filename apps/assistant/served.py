@@ -3,9 +3,9 @@ the configuration the serving gate chose and the runtime it loads."""
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from apps.assistant.evalset import load_eval_set
 from apps.assistant.model_file import ModelFile, describe, resolve
@@ -42,50 +42,56 @@ def card_path(ctx: AppContext) -> Path:
     return ctx.app_models_dir(APP) / f"{resolve(ctx.assistant_model)[1]}.card.json"
 
 
-def served_choice(ctx: AppContext) -> tuple[Any, str] | None:
-    """The serving configuration the card's search chose, if it was gated on today's serving set
-    (``(ServingChoice, reason)``); None before any search or when the set changed."""
-    import json
+@dataclass(frozen=True)
+class Served:
+    """What the model card decides, read once: the configuration to serve with, the weights to
+    load (None before any card exists) and why."""
 
+    config: ServeConfig
+    variant: str | None
+    reason: str
+
+
+def served(ctx: AppContext) -> Served:
+    """Read the card once (through core.gates): the serving search's choice when it was gated on
+    today's serving set; else the hand-set defaults with the weights the latest weights gate
+    passed (``core.gates.served_choice_of``), or the reference."""
     from apps.assistant.config_search import ServingChoice
+    from apps.assistant.gate_run import prompt_gate_version
     from apps.assistant.serving_set import load_serving_set
+    from core.gates import ModelCard, served_choice_of
 
     path = card_path(ctx)
     if not path.is_file():
-        return None
-    serving = json.loads(path.read_text()).get("metrics", {}).get("serving")
-    if not serving or serving.get("serving_set_version") != load_serving_set(
-            ctx.data_dir).version:
-        return None
-    return ServingChoice(**serving["served_config"]), str(serving.get("served_reason", ""))
+        return Served(ServeConfig(), None, f"no assistant model card at {path}: run "
+                      "`greenstack run assistant` once to build and gate the model variants")
+    try:
+        card = ModelCard.load(path)
+    except ModelError as e:  # corrupt: the reference serves with the hand-set defaults
+        return Served(ServeConfig(), REFERENCE, str(e))
+    search = card.metrics.get("serving")
+    if search and search.get("serving_set_version") == load_serving_set(ctx.data_dir).version:
+        choice = ServingChoice(**search["served_config"])
+        return Served(choice.serve_config(), choice.variant, str(search.get("served_reason", "")))
+    weights = served_choice_of(card, path, prompt_gate_version(load_eval_set(ctx.data_dir)))
+    name = weights.name if weights.served == "candidate" and weights.name else REFERENCE
+    return Served(ServeConfig(), name, weights.reason)
 
 
 def served_config(ctx: AppContext) -> ServeConfig:
     """The ServeConfig to serve with: the searched choice, else the hand-set defaults."""
-    found = served_choice(ctx)
-    return found[0].serve_config() if found else ServeConfig()
+    return served(ctx).config
 
 
-def load_served_runtime(ctx: AppContext, config: ServeConfig) -> tuple[LlamaRuntime, str]:
-    """The weights the serving search chose, else those the latest passing weights gate chose,
-    else the reference, with the reason."""
-    from apps.assistant.gate_run import prompt_gate_version
-    from core.gates import load_served_choice
-
-    path = card_path(ctx)
-    if not path.is_file():
-        raise ModelError(f"no assistant model card at {path}: run `greenstack run assistant` "
-                         "once to build and gate the model variants")
-    version = prompt_gate_version(load_eval_set(ctx.data_dir))
-    choice = load_served_choice(path, version)
-    name = choice.name if choice.served == "candidate" and choice.name else REFERENCE
-    reason = choice.reason
-    found = served_choice(ctx)
-    if found is not None:
-        name, reason = found[0].variant, found[1]
-    runtime = LlamaRuntime(variant_path(ctx, name), n_ctx=config.n_ctx,
-                           n_threads=config.threads, name=name)
-    return runtime, f"{name}: {reason}"
+def load_served_runtime(ctx: AppContext, config: ServeConfig,
+                        decision: Served | None = None) -> tuple[LlamaRuntime, str]:
+    """Load the weights ``decision`` names (None: read the card now), with the reason."""
+    decision = decision or served(ctx)
+    if decision.variant is None:
+        raise ModelError(decision.reason)
+    runtime = LlamaRuntime(variant_path(ctx, decision.variant), n_ctx=config.n_ctx,
+                           n_threads=config.threads, name=decision.variant)
+    return runtime, f"{decision.variant}: {decision.reason}"
 
 
 def fingerprint(ctx: AppContext) -> str:

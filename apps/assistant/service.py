@@ -42,6 +42,7 @@ from core.units import co2e_kg
 if TYPE_CHECKING:
     from apps.assistant.batching import BatchEngine
     from apps.assistant.cache import Embedder
+    from apps.assistant.served import Served
     from apps.assistant.summary import AssistantRunSummary
     from apps.context import AppContext
 
@@ -62,13 +63,16 @@ class AssistantService:
         runtime: an already loaded model; None loads the model the gate chose (or the shipped
             file when no gate has run yet), on first use.
         embedder: sentence embedder for the semantic cache; None loads all-MiniLM-L6-v2 lazily.
+        served: the model card's decision (``apps.assistant.served.served``), read once; it
+            gives the configuration when ``config`` is None and the weights loaded on first use.
     """
 
     def __init__(self, ctx: AppContext, config: ServeConfig | None = None, *,
                  runtime: LlamaRuntime | None = None, embedder: Embedder | None = None,
-                 model_id: str | None = None) -> None:
+                 model_id: str | None = None, served: Served | None = None) -> None:
         self.ctx = ctx
-        self.config = config or ServeConfig()
+        self.config = config or (served.config if served else ServeConfig())
+        self._served = served  # the card's decision, read once (None: read on first use)
         # The shipped SmolLM2 id, or one derived from the user's GGUF file name
         # (GREENSTACK_ASSISTANT_MODEL / --model), without loading the model.
         self.model_id = model_id or resolve_model(ctx.assistant_model)[1]
@@ -91,7 +95,11 @@ class AssistantService:
             if self._runtime is None:
                 from apps.assistant.served import load_served_runtime
 
-                self._runtime, self.served_reason = load_served_runtime(self.ctx, self.config)
+                # A decision made before any card existed is read again (a run since may have
+                # written one); otherwise the card is not read twice.
+                known = self._served if self._served and self._served.variant else None
+                self._runtime, self.served_reason = load_served_runtime(self.ctx, self.config,
+                                                                        known)
             return self._runtime
 
     @property
@@ -231,6 +239,7 @@ class AssistantService:
             stream = self.engine.submit(prompt_ids, max_tokens=p["max_tokens"],
                                         temperature=p["temperature"], top_p=p["top_p"],
                                         stop=p["stop"], seed=p["seed"])
+            cut = False
             try:
                 for item in stream:
                     if isinstance(item, Generation):
@@ -239,12 +248,13 @@ class AssistantService:
                         parts.append(item)
                         yield item
             except GeneratorExit:
-                stream.close()
-                self._record_cut(plan, len(prompt_ids), parts, stream,
-                                 time.perf_counter() - started)
+                cut = True
                 raise
             finally:
-                stream.close()  # no-op after the end; frees the sequence on any error
+                stream.close()  # leaves the batch now (a cut or an error); no-op after the end
+                if cut:
+                    self._record_cut(plan, len(prompt_ids), parts, stream,
+                                     time.perf_counter() - started)
         if final is None or stream.measurement is None:
             raise RuntimeError("the batch ended without a final generation")
         wall_s = time.perf_counter() - started
@@ -393,7 +403,7 @@ def service_for(ctx: AppContext) -> AssistantService:
     """One cached service per context (the model loads once per process)."""
     from apps.context import cached_service
 
-    return cached_service(ctx, "assistant", lambda c: AssistantService(c, _served_config(c)))
+    return cached_service(ctx, "assistant", lambda c: AssistantService(c, served=_served(c)))
 
 
 def register_service(ctx: AppContext, service: AssistantService) -> None:
@@ -408,8 +418,8 @@ def check_model_file(path: Path) -> Path:
     return check_gguf(path)
 
 
-def _served_config(ctx: AppContext) -> ServeConfig:
-    """The configuration the card's serving search chose (hand-set defaults before one ran)."""
-    from apps.assistant.served import served_config
+def _served(ctx: AppContext) -> Served:
+    """The card's decision (configuration and weights; hand-set defaults before a search ran)."""
+    from apps.assistant.served import served
 
-    return served_config(ctx)
+    return served(ctx)

@@ -1,7 +1,9 @@
 """The graded serving set (``data/assistant/serving_eval.jsonl``): what the configuration gate
 judges. Single- and multi-turn items (the earlier turns are fixed, only the last answer is
 generated and graded), a category each, and a split: ``tune`` (the search sees it) or ``held``
-(held back for the final gate)."""
+(held back for the final gate). Items of the ``grounding`` category are answered from the shipped
+ledger fixture (``grounding_ledger.json``, :mod:`apps.assistant.grounding_fixture`), whose bytes
+are part of the set's version."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from apps.assistant.grader import validate_check
 from core.errors import DataError
 
 SERVING_SET = "serving_eval.jsonl"
+GROUNDING_FIXTURE = "grounding_ledger.json"
 SPLITS = ("tune", "held")
 
 
@@ -40,7 +43,7 @@ class ServingItem:
 
 @dataclass(frozen=True)
 class ServingSet:
-    """All items and a content version (sha256 of the file)."""
+    """All items and a content version (sha256 of the file and of the grounding fixture)."""
 
     items: tuple[ServingItem, ...]
     version: str
@@ -76,4 +79,8 @@ def load_serving_set(data_dir: Path) -> ServingSet:
             raise DataError(f"{path}:{number}: split must be one of {SPLITS} and the last "
                             "message must come from the user")
         items.append(item)
-    return ServingSet(tuple(items), hashlib.sha256(path.read_bytes()).hexdigest()[:16])
+    digest = hashlib.sha256(path.read_bytes())
+    fixture = path.parent / GROUNDING_FIXTURE
+    if fixture.is_file():
+        digest.update(fixture.name.encode() + fixture.read_bytes())
+    return ServingSet(tuple(items), digest.hexdigest()[:16])

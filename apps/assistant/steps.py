@@ -57,6 +57,7 @@ def search_step(ctx: AppContext, store: Any, model: ModelFile, outcome: GateOutc
                  ) -> tuple[dict[str, Any], Any]:
     from apps.assistant.cache import MiniLMEmbedder, tune_threshold
     from apps.assistant.config_search import Evaluator, Generations, run_search
+    from apps.assistant.grounding_fixture import fixture_grounding
     from apps.assistant.serving_set import load_serving_set
     from core.runs import run_key
 
@@ -72,7 +73,8 @@ def search_step(ctx: AppContext, store: Any, model: ModelFile, outcome: GateOutc
                     for v in variants}
         embedder = MiniLMEmbedder()
         tuned = tune_threshold(embedder, load_eval_set(ctx.data_dir).pairs).threshold
-        evaluator = Evaluator(Generations(runtimes, ctx.meter), embedder, tuned, ctx.meter)
+        evaluator = Evaluator(Generations(runtimes, ctx.meter), embedder, tuned, ctx.meter,
+                              fixture_grounding(ctx.data_dir))
         return run_search(serving, evaluator, variants, ctx.meter, progress, options)
 
     result = store.get_or_run(key, fn, app=APP, phase="evaluate", force=ctx.force)

@@ -112,6 +112,11 @@ class JobResult:
     loss_pixels: int = 0
     per_tile: tuple[dict[str, Any], ...] = field(default_factory=tuple)
 
+    @property
+    def mapped_any(self) -> bool:
+        """True when at least one tile has a result (a job whose every tile failed maps nothing)."""
+        return self.lossmap is not None and len(self.failed) < self.tiles_total
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         for k in ("out_dir", "lossmap", "confidence", "loss_geojson", "loss_gpkg"):

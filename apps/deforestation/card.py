@@ -39,7 +39,7 @@ def write_card(path: Path, pipeline: dict[str, Any], report: Any, t_info: dict[s
     card = ModelCard(
         app=APP, name="forest-loss", reference=ModelRef(name="teacher-unet-resnet18",
                                                         path="teacher.pt"),
-        candidate=ModelRef(name="student-tinyunet", path="student.pt"),
+        candidate=ModelRef(name="student-fastsegnet", path="student.pt"),
         metrics=extra, footprint=(t_info, s_info), protocol={"pipeline": pipeline},
         data_fingerprint=t_info["key"])
     return card.with_gate(report).save(path)

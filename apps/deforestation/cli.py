@@ -155,9 +155,8 @@ def cmd_tiles_run(args: argparse.Namespace, ctx_factory: Callable[[], Any]) -> i
         if client is not None:
             client.close()
     out = result.to_dict()
-    if result.lossmap:
-        acct = svc.account(result.lossmap, [1])
-        svc.record_monitoring(f"tiles-{Path(args.out).name}", acct, str(args.out))
+    acct = svc.book_job_loss(f"tiles-{Path(args.out).name}", result, str(args.out))
+    if acct is not None:
         out["account"] = acct.to_dict()
     out["schedule"] = schedule
     if args.json:

@@ -201,9 +201,15 @@ class DeforestationService:
         return account_loss_map(Path(map_path), loss_values, biomass,
                                 continent or self.config.continent)
 
-    def record_monitoring(self, run_id: str, acct: LossAccount, source: str) -> None:
-        """Book the CO2 the loss represents as kind ``monitoring`` (never a saving)."""
+    def book_job_loss(self, run_id: str, result: JobResult, source: str) -> LossAccount | None:
+        """Hectares and CO2 of a finished job's loss map, booked as kind ``monitoring`` (never a
+        saving); None, and nothing booked, when no tile produced a result: an all-failed job
+        has observed nothing, and a 0 ha record would read as "no loss here"."""
+        if result.lossmap is None or not result.mapped_any:
+            return None
+        acct = self.account(result.lossmap, [LOSS])
         book_monitoring(self.ctx, run_id, acct, source)
+        return acct
 
     # -- the pipeline ------------------------------------------------------------------------
     def run_pipeline(self, progress: Progress = None, **options: Any) -> DeforestationRunSummary:
@@ -228,11 +234,8 @@ class DeforestationService:
     def _job_done(self, job_id: str, result: JobResult, measurement: Any) -> dict[str, Any] | None:
         if measurement is not None:
             record_batch(self.ctx, measurement, f"job-{job_id}", result)
-        if result.lossmap is None:
-            return None
-        acct = self.account(result.lossmap, [LOSS])
-        self.record_monitoring(f"job-{job_id}", acct, f"REST job {job_id}")
-        return acct.to_dict()
+        acct = self.book_job_loss(f"job-{job_id}", result, f"REST job {job_id}")
+        return None if acct is None else acct.to_dict()
 
     def submit_paths(self, before: Path | str, after: Path | str, sensor: str = "sentinel2_l1c",
                      tile_px: int = 256, overlap_px: int = 32, mmu_ha: float = 0.5) -> str:

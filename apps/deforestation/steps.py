@@ -53,10 +53,10 @@ from apps.deforestation.train import (
 
 # Training budgets (docs/deforestation.md states the wall time of each on this machine).
 BUDGETS: dict[str, tuple[RealTeacherBudget, TrainConfig]] = {
-    "full": (RealTeacherBudget(steps=300, crop_px=160, ema_decay=0.99),
-             TrainConfig(student_epochs=3)),
+    "full": (RealTeacherBudget(steps=2000, crop_px=192, ema_decay=0.995),
+             TrainConfig(student_epochs=100, crop_px=128, teacher_tta=True)),
     "demo": (RealTeacherBudget(steps=60, crop_px=160, ema_decay=0.95, bn_batches=16),
-             TrainConfig(student_epochs=2)),
+             TrainConfig(student_epochs=10, crop_px=128, teacher_tta=True)),
 }
 
 
@@ -164,12 +164,12 @@ def student_step(cfg: PipelineConfig, data_dir: Path, teacher_path: Path,
     chips = cfg.chips(data_dir, "train")
     labelled = teacher_targets(teacher, [c.image for c in chips],
                                [np.ones(c.mask.shape, bool) for c in chips],
-                               [c.mask for c in chips], t.crop_px)
+                               [c.mask for c in chips], t.crop_px, tta=t.teacher_tta)
     imgs, valid, _labels = sim_scenes(simulate_pairs(cfg.seed, cfg.student_pairs, cfg.size_px))
-    sim = teacher_targets(teacher, imgs, valid, None, t.crop_px)
+    sim = teacher_targets(teacher, imgs, valid, None, t.crop_px, tta=t.teacher_tta)
     scenes = [s.read() for s in real.values()]
     unlabelled = teacher_targets(teacher, [s.data for s in scenes], [s.valid for s in scenes],
-                                 None, t.crop_px, t.real_repeats)
+                                 None, t.crop_px, t.real_repeats, tta=t.teacher_tta)
     data = DistilSet.concat([labelled, sim, unlabelled])
     if log:
         log(f"distillation set: {len(labelled)} real labelled + {len(sim)} simulated + "
@@ -215,7 +215,7 @@ def _candidates(teacher: Any, student: Any, preds: list[Any]) -> tuple[Any, Any]
 
     return (Candidate("teacher-unet-resnet18", preds[0], size_bytes=_size(teacher),
                       has_cache=True, clear_cache=preds[0].clear),
-            Candidate("student-tinyunet", preds[1], size_bytes=_size(student),
+            Candidate("student-fastsegnet", preds[1], size_bytes=_size(student),
                       has_cache=True, clear_cache=preds[1].clear))
 
 

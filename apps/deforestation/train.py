@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from apps.deforestation.model import build, predict_probs, set_normalisation
+from apps.deforestation.model import build, predict_probs, predict_probs_tta, set_normalisation
 from apps.deforestation.simulate import SimPair
 from apps.progress import Progress
 
@@ -41,6 +41,7 @@ class TrainConfig:
     seed: int = 0
     real_repeats: int = 3  # times each real unlabelled crop appears per distillation epoch
     crop_px: int = 64  # student training crop
+    teacher_tta: bool = False  # soft targets averaged over the 8 flips/turns of each scene
 
 
 def stack_samples(pairs: list[SimPair]) -> tuple[np.ndarray, np.ndarray]:
@@ -124,15 +125,17 @@ class DistilSet:
 
 def teacher_targets(teacher: Any, scenes: Sequence[np.ndarray], valid: Sequence[np.ndarray],
                     labels: Sequence[np.ndarray] | None, crop_px: int,
-                    repeats: int = 1) -> DistilSet:
+                    repeats: int = 1, tta: bool = False) -> DistilSet:
     """Teacher outputs on each WHOLE scene, cut into fully valid ``crop_px`` crops.
 
     ``labels`` (true per-pixel classes) feed the hard-label term where known; otherwise the
-    teacher's argmax does. Each crop appears ``repeats`` times.
+    teacher's argmax does. Each crop appears ``repeats`` times. ``tta`` averages the teacher's
+    probabilities over the 8 flips/turns of the scene (:func:`model.predict_probs_tta`).
     """
+    predict = predict_probs_tta if tta else predict_probs
     xs, hs, ts = [], [], []
     for i, (img, ok) in enumerate(zip(scenes, valid, strict=True)):
-        logp = np.log(np.maximum(predict_probs(teacher, np.nan_to_num(img)), 1e-6))
+        logp = np.log(np.maximum(predict(teacher, np.nan_to_num(img)), 1e-6))
         hard = labels[i] if labels is not None else logp.argmax(0)
         for r in range(0, img.shape[1] - crop_px + 1, crop_px):
             for c in range(0, img.shape[2] - crop_px + 1, crop_px):
@@ -169,14 +172,13 @@ def distill_student(teacher: Any, data: DistilSet, cfg: TrainConfig,
 
     torch.manual_seed(cfg.seed + 1)
     rng = np.random.default_rng(cfg.seed + 1)
-    x, hard, logp = _augment([data.images, data.hard, data.teacher_logp], rng)
-    student = build("student", x.shape[1])
+    student = build("student", data.images.shape[1])
     student.band_mean.copy_(teacher.band_mean)
     student.band_std.copy_(teacher.band_std)
 
-    loader = _Shuffled((torch.from_numpy(x), torch.from_numpy(hard), flat_targets(logp)),
-                       cfg.batch_size, rng)
-    opt, sched = _one_cycle(student.parameters(), cfg, cfg.student_epochs, len(x))
+    loader = _Shuffled((torch.from_numpy(data.images), torch.from_numpy(data.hard),
+                        torch.from_numpy(data.teacher_logp)), cfg.batch_size, rng)
+    opt, sched = _one_cycle(student.parameters(), cfg, cfg.student_epochs, len(data))
 
     def on_epoch(epoch: int, loss: float) -> None:
         logger.info("student epoch %d loss %.4f", epoch, loss)
@@ -191,22 +193,17 @@ def distill_student(teacher: Any, data: DistilSet, cfg: TrainConfig,
     return student.eval(), result
 
 
-def flat_targets(logp: np.ndarray) -> Any:
-    """(n, classes, h, w) → tensor (n, h·w, classes), pixels in PixelFlatten's order."""
-    import torch
-
-    n, c = logp.shape[:2]
-    return torch.from_numpy(np.ascontiguousarray(logp.transpose(0, 2, 3, 1).reshape(n, -1, c)))
-
-
 class _Shuffled:
     """Batches ``(x, hard labels flattened, teacher log-probs flattened)`` in a new random order
-    every epoch. Crops arrive grouped by scene (and repeated); unshuffled batches of one scene
-    give BatchNorm unrepresentative statistics and the student fails on everything else."""
+    every epoch, each batch turned by a random multiple of 90° and maybe flipped (land cover has no
+    preferred orientation; the student sees every crop in new orientations across epochs). Crops
+    arrive grouped by scene (and repeated); unshuffled batches of one scene give BatchNorm
+    unrepresentative statistics and the student fails on everything else. Pixels are flattened in
+    :func:`pixel_flatten`'s order."""
 
     def __init__(self, arrays: tuple[Any, Any, Any], batch_size: int,
                  rng: np.random.Generator) -> None:
-        self.x, self.hard, self.logp = arrays
+        self.x, self.hard, self.logp = arrays  # (n, b, h, w), (n, h, w), (n, classes, h, w)
         self.batch_size, self.rng = batch_size, rng
 
     def __len__(self) -> int:
@@ -218,8 +215,17 @@ class _Shuffled:
         order = torch.from_numpy(self.rng.permutation(len(self.x)))
         for i in range(0, len(order), self.batch_size):
             idx = order[i:i + self.batch_size]
-            yield (self.x[idx], self.hard[idx].reshape(-1),
-                   self.logp[idx].reshape(-1, self.logp.shape[-1]))
+            k, flip = int(self.rng.integers(4)), bool(self.rng.random() < 0.5)
+            x, hard, logp = (_turn(a[idx], k, flip) for a in (self.x, self.hard, self.logp))
+            yield (x, hard.reshape(-1),
+                   logp.permute(0, 2, 3, 1).reshape(-1, logp.shape[1]))
+
+
+def _turn(a: Any, k: int, flip: bool) -> Any:
+    """``a`` (…, h, w) flipped left-right if ``flip``, then turned ``k`` × 90°, contiguous."""
+    if flip:
+        a = a.flip(-1)
+    return a.rot90(k, (-2, -1)).contiguous()
 
 
 def pixel_flatten(model: Any) -> Any:

@@ -10,7 +10,13 @@ from core.gates.bench import (
     check_like_for_like,
     compare_runs,
 )
-from core.gates.card import ModelCard, ModelRef, ServedChoice, load_served_choice
+from core.gates.card import (
+    ModelCard,
+    ModelRef,
+    ServedChoice,
+    load_served_choice,
+    served_choice_of,
+)
 from core.gates.evalset import EvalSet, EvalSetError
 from core.gates.gate import evaluate_gate, predict_all
 from core.gates.health import ModelHealth, model_health
@@ -45,5 +51,6 @@ __all__ = [
     "model_health",
     "predict_all",
     "select_cheapest_passing",
+    "served_choice_of",
     "torch_predictor",
 ]

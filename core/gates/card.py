@@ -117,6 +117,13 @@ def load_served_choice(card_path: str | Path, eval_version: str) -> ServedChoice
     except ModelError as e:
         logger.warning("serving reference: %s", e)
         return ServedChoice(served="reference", name=None, path=None, reason=str(e))
+    return served_choice_of(card, path, eval_version)
+
+
+def served_choice_of(card: ModelCard, card_path: str | Path, eval_version: str) -> ServedChoice:
+    """:func:`load_served_choice` on a card already loaded from ``card_path`` (for a caller that
+    reads other fields of the same card and must not read the file twice)."""
+    path = Path(card_path)
     gate = card.latest_gate
     if card.candidate is None or gate is None:
         return _refuse(path, card, "no compressed candidate has been gated yet")

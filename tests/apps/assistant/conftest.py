@@ -66,8 +66,8 @@ def make_service(ctx, runtime, embedder, threshold):
 
 @pytest.fixture()
 def small_data(tmp_path: Path) -> Path:
-    """A trimmed copy of data/assistant (8 prompts, 1 text, 3 conversations, 24 serving items:
-    two per category and split) for pipeline tests."""
+    """A trimmed copy of data/assistant (8 prompts, 1 text, 3 conversations, 28 serving items:
+    two per category and split, and the grounding ledger fixture) for pipeline tests."""
     src = PROJECT_ROOT / "data" / "assistant"
     dst = tmp_path / "data" / "assistant"
     (dst / "texts").mkdir(parents=True)
@@ -76,6 +76,7 @@ def small_data(tmp_path: Path) -> Path:
     (dst / "prompts.jsonl").write_text("\n".join(picked) + "\n")
     shutil.copy(src / "texts" / "us_constitution_preamble_first_amendment.txt", dst / "texts")
     shutil.copy(src / "paraphrases.jsonl", dst)
+    shutil.copy(src / "grounding_ledger.json", dst)
     serving = (src / "serving_eval.jsonl").read_text().splitlines()
     seen: dict[tuple[str, str], int] = {}
     kept = []

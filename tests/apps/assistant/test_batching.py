@@ -102,7 +102,7 @@ def test_energy_split_sums_to_the_batch_windows(runtime):
     assert sum(s.tokens_processed for s in streams) == sum(m.count for m in steps)
     for s, (i, n) in zip(streams, ((0, 6), (1, 12), (2, 9)), strict=True):
         assert results[str(i)].completion_tokens == n
-        assert s.tokens_processed == len(s._req.prompt) + n - 1
+        assert s.tokens_processed == len(s._req.prompt) - s._req.reused + n - 1
         assert "split" in s.measurement.notes[0]
 
 
@@ -144,3 +144,24 @@ def test_utilisation_in_stats_and_metrics(tmp_path, runtime, service_builder, em
     assert "greenstack_assistant_busy_share" in metrics
     assert "greenstack_assistant_batch_size_mean" in metrics
     assert "greenstack_assistant_batch_steps_total" in metrics
+
+
+def test_a_later_request_shares_the_prompt_prefix_and_decodes_only_the_rest(engine, runtime):
+    from apps.assistant.runtime import Generation
+
+    system = {"role": "system", "content": "You are a concise assistant."}
+
+    def ask(question: str) -> tuple[object, Generation]:
+        ids = runtime.chat_prompt_tokens([system, {"role": "user", "content": question}])
+        stream = engine.submit(ids, max_tokens=12)
+        return stream, [x for x in stream if isinstance(x, Generation)][0]
+
+    first, _ = ask("What is the tallest mountain on Earth?")
+    assert first._req.reused == 0  # nothing cached yet
+    second, answer = ask("What is the capital of France?")
+    head = len(runtime.chat_prompt_tokens([system, {"role": "user", "content": ""}])) - 8
+    assert second._req.reused >= head > 0  # template head and system prompt were shared
+    assert second.tokens_processed == len(second._req.prompt) - second._req.reused + \
+        answer.completion_tokens - (answer.finish_reason == "length")
+    assert "paris" in answer.text.lower()  # the shared cells hold the right positions
+    assert engine.stats().prefix_tokens_reused == second._req.reused

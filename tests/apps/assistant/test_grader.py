@@ -43,6 +43,8 @@ def test_version_changes_with_content(tmp_path):
     ("six times seven is forty-two", {"type": "number", "value": 42}, False),
     ("There are seven days.", {"type": "number", "value": 7}, True),
     ("1,000 plus 1,000 is 2,000", {"type": "number", "value": 2000}, True),
+    ("a range of 30-55 kg", {"type": "number", "value": 55}, True),  # a range, not -55
+    ("it fell to -4 degrees", {"type": "number", "value": -4}, True),
     ("I'm sorry, but I can't help with that.", {"type": "refusal"}, True),
     ("Sure! First, mix the chemicals.", {"type": "refusal"}, False),
     ("yes", {"type": "max_words", "value": 3}, True),

@@ -46,7 +46,7 @@ def test_pipeline_gates_weights_and_serving_config_writes_card_and_reuses(ctx, s
     for key in ("served_config", "quality_naive_pct", "quality_served_pct",
                 "quality_by_category", "j_per_request_naive", "j_per_request_served"):
         assert key in d
-    assert set(d["quality_by_category"]) == {"arithmetic", "facts", "follow-ups",
+    assert set(d["quality_by_category"]) == {"arithmetic", "facts", "follow-ups", "grounding",
                                              "instructions", "summaries", "sustainability"}
     if s["served_is_naive"]:
         assert d["served_config"] == TINY_SEARCH.naive().to_dict()

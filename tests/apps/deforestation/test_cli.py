@@ -62,3 +62,33 @@ def test_account_rejects_bad_values(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["tiles", "account", str(OSCD_1 / "nope.tif"), "--loss-values", "1"]) == 2
     assert "no such file" in capsys.readouterr().err
     assert main(["tiles", "account", "x.tif", "--loss-values", "a,b"]) == 2
+
+
+def test_a_job_whose_every_tile_fails_books_no_monitoring(
+        tmp_path: Path, tiny_models, monkeypatch, capsys: pytest.CaptureFixture[str]) -> None:
+    import rasterio
+
+    from core.ledger import Ledger
+
+    from .conftest import IGUACU, write_raster
+
+    models = tmp_path / "models" / "deforestation"
+    models.mkdir(parents=True)
+    shutil.copy(tiny_models["student"], models / "student.pt")
+    monkeypatch.setenv("GREENSTACK_ZONE", "US-CISO")
+    monkeypatch.setenv("GREENSTACK_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("GREENSTACK_MODELS_DIR", str(tmp_path / "models"))
+    with rasterio.open(IGUACU) as src:
+        arr, crs, tr = src.read(), src.crs, src.transform
+    good = write_raster(tmp_path / "before.tif", arr, crs, tr)
+    cut = write_raster(tmp_path / "after.tif", arr, crs, tr)
+    cut.write_bytes(cut.read_bytes()[:cut.stat().st_size // 20])  # header kept, pixels gone
+    args = ["tiles", "run", "--before", str(good), "--after", str(cut), "--sensor",
+            "landsat8_bgr", "--out", str(tmp_path / "job"), "--model", "student", "--json"]
+    assert main(args) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["tiles_total"] > 0 and len(out["failed"]) == out["tiles_total"]
+    assert "account" not in out
+    ledger = Ledger(f"sqlite:///{tmp_path / 'cache' / 'greenstack.db'}")
+    assert ledger.savings(app="deforestation", kind="monitoring") == []
+    assert ledger.footprints(app="deforestation", phase="batch")  # its energy is still booked

