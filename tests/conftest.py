@@ -70,3 +70,23 @@ def ctx(tmp_path: Path, ledger_url: str):
         meter=Meter(),
         carbon=resolve_source(zone="US-CISO"),
     )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_llama_models():
+    """Close every llama.cpp model still alive when the session ends.
+
+    Services cached for a test context keep their ``Llama`` objects; left to interpreter exit,
+    ``Llama.__del__`` runs after llama_cpp's C bindings are torn down and prints "Exception
+    ignored … 'NoneType' object is not callable" into the test log. ``close()`` is idempotent.
+    """
+    yield
+    import gc
+    import sys
+
+    llama_cpp = sys.modules.get("llama_cpp")
+    if llama_cpp is None:
+        return
+    for obj in gc.get_objects():
+        if type(obj) is llama_cpp.Llama:  # type(), not isinstance: no lazy proxies touched
+            obj.close()
