@@ -115,7 +115,7 @@ class JobResult:
     @property
     def mapped_any(self) -> bool:
         """True when at least one tile has a result (a job whose every tile failed maps nothing)."""
-        return self.lossmap is not None and len(self.failed) < self.tiles_total
+        return len(self.failed) < self.tiles_total
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

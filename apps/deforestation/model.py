@@ -72,11 +72,11 @@ def build_student(in_bands: int) -> Any:
     upsampled ×2 bilinearly.
 
     Why this shape: the gate times whole 512-px chips at one thread, where full- and half-resolution
-    3×3 convolutions cost memory traffic far beyond their arithmetic (a stride-4 U-Net with a
-    full-resolution branch measured 3.9–4.6× the teacher's speed, short of the 5× row). Context
-    comes cheaply from the 1/8 and 1/16 stages. Logits at 1/4 resolution lost narrow forest strips
-    on chips with little forest (the gate's forest-share < 1/3 slice), so the decoder ends at 1/2,
-    where a 1×1 fusion costs little.
+    3×3 convolutions cost memory traffic far beyond their arithmetic (the earlier stride-4 U-Net
+    with a full-resolution branch missed the 5× row). Context comes cheaply from the 1/8 and 1/16
+    stages; the 1×1 fusion at 1/2 keeps edges finer than logits at 1/4 for little cost; the 1/4
+    stage is 48 channels wide because 32 failed the gate's forest-share < 1/3 slice
+    (docs/deforestation.md, *How the student was chosen*).
     """
     import torch
     from torch import nn

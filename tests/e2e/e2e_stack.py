@@ -6,6 +6,7 @@ Imported as ``tests.e2e.e2e_stack`` (pytest's importlib mode; ``tests/`` is a pa
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -141,6 +142,28 @@ def start_api(env: dict[str, str], port: int, log_path: Path, workers: int = 1) 
         "--log-level", "warning",
     ]
     return _spawn(cmd, env, log_path)
+
+
+def greenstack_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    """``greenstack ARGS`` as a subprocess (text output captured, 120 s limit)."""
+    return subprocess.run([sys.executable, "-m", "apps.cli", *args], cwd=PROJECT_ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def create_key(env: dict[str, str], scopes: str, name: str) -> str:
+    """``greenstack keys create`` as a user runs it; the printed token."""
+    created = greenstack_cli("keys", "create", "--scopes", scopes, "--name", name, env=env)
+    assert created.returncode == 0, created.stderr
+    found = re.search(r"token:\s+(gsk_\S+)", created.stdout)
+    assert found, created.stdout
+    return found.group(1)
+
+
+def start_cli_serve(env: dict[str, str], port: int, log_path: Path,
+                    workers: int = 2) -> subprocess.Popen:
+    """``greenstack serve --port PORT --workers N`` as a subprocess."""
+    return _spawn([sys.executable, "-m", "apps.cli", "serve", "--port", str(port),
+                   "--workers", str(workers)], env, log_path)
 
 
 def start_dashboard(env: dict[str, str], port: int, log_path: Path) -> subprocess.Popen:

@@ -102,23 +102,11 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The user's folder: scenes and trained weights, no project files."""
     from apps.deforestation.model import save
-    from apps.deforestation.simulate import simulate_pairs
-    from apps.deforestation.train import (
-        TrainConfig,
-        distill_student,
-        sim_scenes,
-        stack_samples,
-        teacher_targets,
-        train_teacher,
-    )
+    from tests.apps.deforestation.tiny_pair import train_tiny_pair
 
     d = tmp_path_factory.mktemp("user")
     shutil.copytree(OSCD, d / "scenes")
-    pairs = simulate_pairs(0, 8, 64)  # a real (tiny) teacher → student run, as the app trains
-    x, y = stack_samples(pairs)
-    cfg = TrainConfig(teacher_epochs=1, student_epochs=1, batch_size=8)
-    teacher, _ = train_teacher(x, y, cfg)
-    student, _ = distill_student(teacher, teacher_targets(teacher, *sim_scenes(pairs), 64), cfg)
+    _teacher, student = train_tiny_pair()  # a real (tiny) teacher → student run
     (d / "models" / "deforestation").mkdir(parents=True)
     save(student, d / "models" / "deforestation" / "student.pt")
     return d

@@ -10,9 +10,6 @@ server created.
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,17 +18,19 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.e2e.e2e_stack import free_port, seed_ledger, stack_env, stop, wait_http
+from tests.e2e.e2e_stack import (
+    create_key,
+    free_port,
+    seed_ledger,
+    stack_env,
+    start_cli_serve,
+    stop,
+    wait_http,
+)
 
 pytestmark = pytest.mark.e2e
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 SITE = "hq"
-
-
-def _greenstack(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "apps.cli", *args], cwd=PROJECT_ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
 
 
 def _telemetry(zone: str, temp_c: float) -> dict:
@@ -45,17 +44,11 @@ def test_two_workers_share_a_postgresql_ledger(tmp_path: Path, pg_url: str) -> N
     seed_ledger(pg_url)  # 8 measured footprints and 2 labelled savings for two apps
     env = stack_env(tmp_path, pg_url)
     env["GREENSTACK_OPEN_READS"] = "false"
-    created = _greenstack("keys", "create", "--scopes", "control", "--name", "pg-e2e", env=env)
-    assert created.returncode == 0, created.stderr
-    token = re.search(r"token:\s+(gsk_\S+)", created.stdout).group(1)
+    token = create_key(env, "control", "pg-e2e")
 
     port = free_port()
     log_path = tmp_path / "serve.log"
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "apps.cli", "serve", "--port", str(port), "--workers", "2"],
-            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
+    proc = start_cli_serve(env, port, log_path)
     base = f"http://127.0.0.1:{port}"
     headers = {"X-API-Key": token}
     try:

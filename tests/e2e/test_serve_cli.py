@@ -2,42 +2,34 @@
 
 from __future__ import annotations
 
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
 import pytest
 
-from tests.e2e.e2e_stack import free_port, stack_env, stop, wait_http
+from tests.e2e.e2e_stack import (
+    create_key,
+    free_port,
+    greenstack_cli,
+    stack_env,
+    start_cli_serve,
+    stop,
+    wait_http,
+)
 
 pytestmark = pytest.mark.e2e
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
-
-def _greenstack(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "apps.cli", *args], cwd=PROJECT_ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
 
 
 def test_keys_and_two_workers_share_the_ledger(tmp_path: Path) -> None:
     env = stack_env(tmp_path, f"sqlite:///{tmp_path / 'ledger.db'}")
     env["GREENSTACK_OPEN_READS"] = "false"
-    created = _greenstack("keys", "create", "--scopes", "read", "--name", "e2e", env=env)
-    assert created.returncode == 0, created.stderr
-    token = re.search(r"token:\s+(gsk_\S+)", created.stdout).group(1)
-    listed = _greenstack("keys", "list", env=env)
+    token = create_key(env, "read", "e2e")
+    listed = greenstack_cli("keys", "list", env=env)
     assert "e2e" in listed.stdout and token not in listed.stdout
 
     port = free_port()
     log_path = tmp_path / "serve.log"
-    with log_path.open("ab") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "apps.cli", "serve", "--port", str(port), "--workers", "2"],
-            cwd=PROJECT_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-        )
+    proc = start_cli_serve(env, port, log_path)
     try:
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/health", proc, log_path)

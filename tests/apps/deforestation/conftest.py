@@ -41,20 +41,9 @@ def write_raster(path: Path, array: np.ndarray, crs: str, transform: object,
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """A teacher trained for one epoch and a student distilled for one (real, tiny runs)."""
     from apps.deforestation.model import save
-    from apps.deforestation.simulate import simulate_pairs
-    from apps.deforestation.train import (
-        TrainConfig,
-        distill_student,
-        sim_scenes,
-        stack_samples,
-        teacher_targets,
-        train_teacher,
-    )
+
+    from .tiny_pair import train_tiny_pair
 
     d = tmp_path_factory.mktemp("models")
-    pairs = simulate_pairs(0, 8, 64)
-    x, y = stack_samples(pairs)
-    cfg = TrainConfig(teacher_epochs=1, student_epochs=1, batch_size=8)
-    teacher, _ = train_teacher(x, y, cfg)
-    student, _ = distill_student(teacher, teacher_targets(teacher, *sim_scenes(pairs), 64), cfg)
+    teacher, student = train_tiny_pair()
     return {"teacher": save(teacher, d / "teacher.pt"), "student": save(student, d / "student.pt")}

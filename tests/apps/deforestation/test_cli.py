@@ -13,14 +13,20 @@ from apps.cli import main
 from .conftest import OSCD_1, OSCD_2
 
 
-def test_tiles_run_then_resume(tmp_path: Path, tiny_models, monkeypatch,
-                               capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.fixture
+def student_env(tmp_path: Path, tiny_models, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Settings of a user whose models folder holds the tiny student; returns ``tmp_path``."""
     models = tmp_path / "models" / "deforestation"
     models.mkdir(parents=True)
     shutil.copy(tiny_models["student"], models / "student.pt")
     monkeypatch.setenv("GREENSTACK_ZONE", "US-CISO")
     monkeypatch.setenv("GREENSTACK_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setenv("GREENSTACK_MODELS_DIR", str(tmp_path / "models"))
+    return tmp_path
+
+
+def test_tiles_run_then_resume(student_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path = student_env
     args = ["tiles", "run", "--before", str(OSCD_1), "--after", str(OSCD_2), "--out",
             str(tmp_path / "job"), "--model", "student", "--tile-px", "128", "--json"]
     assert main(args) == 0
@@ -41,13 +47,8 @@ def test_tiles_run_then_resume(tmp_path: Path, tiny_models, monkeypatch,
 
 
 def test_tiles_run_takes_stated_dates_and_refuses_bad_ones(
-        tmp_path: Path, tiny_models, monkeypatch, capsys: pytest.CaptureFixture[str]) -> None:
-    models = tmp_path / "models" / "deforestation"
-    models.mkdir(parents=True)
-    shutil.copy(tiny_models["student"], models / "student.pt")
-    monkeypatch.setenv("GREENSTACK_ZONE", "US-CISO")
-    monkeypatch.setenv("GREENSTACK_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("GREENSTACK_MODELS_DIR", str(tmp_path / "models"))
+        student_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path = student_env
     args = ["tiles", "run", "--before", str(OSCD_1), "--after", str(OSCD_2), "--out",
             str(tmp_path / "job"), "--model", "student", "--tile-px", "128", "--json"]
     assert main([*args, "--before-date", "2015-13-01"]) == 2
@@ -65,19 +66,14 @@ def test_account_rejects_bad_values(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_a_job_whose_every_tile_fails_books_no_monitoring(
-        tmp_path: Path, tiny_models, monkeypatch, capsys: pytest.CaptureFixture[str]) -> None:
+        student_env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tmp_path = student_env
     import rasterio
 
     from core.ledger import Ledger
 
     from .conftest import IGUACU, write_raster
 
-    models = tmp_path / "models" / "deforestation"
-    models.mkdir(parents=True)
-    shutil.copy(tiny_models["student"], models / "student.pt")
-    monkeypatch.setenv("GREENSTACK_ZONE", "US-CISO")
-    monkeypatch.setenv("GREENSTACK_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setenv("GREENSTACK_MODELS_DIR", str(tmp_path / "models"))
     with rasterio.open(IGUACU) as src:
         arr, crs, tr = src.read(), src.crs, src.transform
     good = write_raster(tmp_path / "before.tif", arr, crs, tr)
