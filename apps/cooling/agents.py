@@ -11,12 +11,18 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import gymnasium as gym
 import numpy as np
 
-from apps.cooling.env import CoolingEnv
+from apps.cooling.env import CoolingEnv, policy_tank_command
 from apps.cooling.scenario import ScenarioSpec
 
 ALGOS = ("sac", "ppo")
+# PPO's initial log std of the tank action (the setpoint's stays 0, std 1). With std 1 the tank's
+# exploring dispatch is near random, so a stored kWh is worth less than it cost and PPO learns
+# to leave the tank alone (measured: a policy that never charges); std 0.22 explores around the
+# carbon-spread dispatch the tank action is a residual on (policy_tank_command).
+TANK_LOG_STD_INIT = -1.5
 
 
 @dataclass(frozen=True)
@@ -37,15 +43,33 @@ class AgentConfig:
         return replace(self, steps=int(steps))
 
 
+class ResidualTank(gym.Wrapper):
+    """The agents' view of an env with a tank: the second action is a residual on the
+    carbon-spread dispatch (:func:`apps.cooling.env.policy_tank_command`), as
+    :class:`AgentController` and the compact policy apply it when they serve."""
+
+    def reset(self, **kwargs: Any) -> Any:
+        self._obs, info = self.env.reset(**kwargs)
+        return self._obs, info
+
+    def step(self, action: Any) -> Any:
+        a = np.asarray(action, dtype=np.float32).reshape(-1).copy()
+        a[1] = policy_tank_command(self._obs, float(a[1]))
+        self._obs, *rest = self.env.step(a)
+        return (self._obs, *rest)
+
+
 def make_env(specs: tuple[ScenarioSpec, ...], building: str, episode_days: int = 7,
-             storage_kwh: float = 0.0, random_dr: bool = False) -> CoolingEnv:
-    """The training env (hourly control, 15-minute physics; optional tank, random DR events)."""
-    return CoolingEnv(specs, building=building, episode_days=episode_days,
-                      storage_kwh=storage_kwh, random_dr=random_dr)
+             storage_kwh: float = 0.0, random_dr: bool = False) -> gym.Env:
+    """The training env (hourly control, 15-minute physics; optional tank, random DR events);
+    with a tank, wrapped in :class:`ResidualTank`."""
+    env = CoolingEnv(specs, building=building, episode_days=episode_days,
+                     storage_kwh=storage_kwh, random_dr=random_dr)
+    return ResidualTank(env) if storage_kwh > 0 else env
 
 
-def build_model(cfg: AgentConfig, env: CoolingEnv) -> Any:
-    """An untrained SB3 model for ``cfg``."""
+def build_model(cfg: AgentConfig, env: gym.Env) -> Any:
+    """An untrained SB3 model for ``cfg`` (PPO with a tank: see TANK_LOG_STD_INIT)."""
     import torch
     from stable_baselines3 import PPO, SAC
 
@@ -57,9 +81,13 @@ def build_model(cfg: AgentConfig, env: CoolingEnv) -> Any:
                    gradient_steps=1, policy_kwargs={"net_arch": net}, seed=cfg.seed, device="cpu",
                    verbose=0)
     if cfg.algo == "ppo":
-        return PPO("MlpPolicy", env, learning_rate=cfg.learning_rate, gamma=cfg.gamma,
-                   n_steps=336, batch_size=112, n_epochs=5, policy_kwargs={"net_arch": net},
-                   seed=cfg.seed, device="cpu", verbose=0)
+        model = PPO("MlpPolicy", env, learning_rate=cfg.learning_rate, gamma=cfg.gamma,
+                    n_steps=336, batch_size=112, n_epochs=5, policy_kwargs={"net_arch": net},
+                    seed=cfg.seed, device="cpu", verbose=0)
+        if env.action_space.shape[0] > 1:
+            with torch.no_grad():
+                model.policy.log_std[1] = TANK_LOG_STD_INIT
+        return model
     raise ValueError(f"unknown algo {cfg.algo!r}; use one of {ALGOS}")
 
 
@@ -92,15 +120,20 @@ class AgentController:
         self.actor = actor_network(model)  # skips SB3's per-call preprocessing (5x faster)
 
     def act(self, obs: np.ndarray, state: dict[str, Any]) -> Any:
-        """The setpoint action (float); with a tank, [setpoint, storage] actions. An agent trained
-        without a tank in an env with one sees its first 24 observations and leaves the tank idle."""
+        """The setpoint action (float); with a tank, [setpoint, storage] actions, the storage one
+        the network's residual on the carbon-spread dispatch (:func:`policy_tank_command`). An
+        agent trained without a tank in an env with one sees its first 24 observations and
+        leaves the tank idle."""
         import torch
 
         n_in = self.model.observation_space.shape[0]
         with torch.no_grad():
             action = self.actor(torch.as_tensor(obs[:n_in], dtype=torch.float32).reshape(1, -1))
-        flat = action.reshape(-1).numpy()
-        return float(flat[0]) if flat.size == 1 else flat.astype(float)
+        flat = action.reshape(-1).numpy().astype(float)
+        if flat.size == 1:
+            return float(flat[0])
+        flat[1] = policy_tank_command(obs, flat[1])
+        return flat
 
 
 def actor_network(model: Any) -> Any:

@@ -43,8 +43,14 @@ class NumpyPolicy:
         return np.tanh(h @ self.w2 + self.b2)
 
     def act(self, obs: np.ndarray, state: dict[str, Any]) -> Any:
-        out = self.predict(obs.reshape(1, -1))[0]
-        return float(out[0]) if out.size == 1 else out.astype(float)
+        """As :meth:`apps.cooling.agents.AgentController.act` (the tank output is a residual)."""
+        from apps.cooling.env import policy_tank_command
+
+        out = self.predict(obs.reshape(1, -1))[0].astype(float)
+        if out.size == 1:
+            return float(out[0])
+        out[1] = policy_tank_command(obs, out[1])
+        return out
 
     @property
     def size_bytes(self) -> int:

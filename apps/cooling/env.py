@@ -35,7 +35,7 @@ from apps.cooling.safety import (
     rate_limit,
 )
 from apps.cooling.scenario import ScenarioSpec, build_scenario, default_train_spec, make_building
-from apps.cooling.storage import Tank, TankParams
+from apps.cooling.storage import Tank, TankParams, carbon_spread_command
 
 OBS_DIM = 24
 SEASON_FIRST_DAY = 151  # 1 June (0-based day of 2022)
@@ -80,6 +80,22 @@ def build_observation(*, hour: float, day: int, occupied: bool, occupied_next: b
         [] if soc is None else [float(soc)],
     ])
     return np.clip(obs, -10.0, 10.0).astype(np.float32)
+
+
+CI_NOW_INDEX = 12  # positions in build_observation's vector
+CI_24H_SLICE = slice(13, 21)
+
+
+def policy_tank_command(obs: np.ndarray, residual: float) -> float:
+    """A learned policy's tank command: its output ``residual`` added to the carbon-spread
+    dispatch of the observation's CI now and 24 h forecast
+    (:func:`apps.cooling.storage.carbon_spread_command`), clipped to [-1, 1]. Why a residual:
+    with a plain charge/discharge output PPO learns never to charge (a charge costs at once and
+    pays only if a later discharge falls in a dirtier hour, which an exploring policy's does
+    not), so it leaves the tank idle; around a sensible dispatch it learns the corrections."""
+    o = np.asarray(obs, float).reshape(-1)
+    base = carbon_spread_command(float(o[CI_NOW_INDEX]), float(o[CI_24H_SLICE].mean()))
+    return float(np.clip(base + float(residual), -1.0, 1.0))
 
 
 class CoolingEnv(gym.Env):
