@@ -10,8 +10,9 @@ any controller's CO2 (it drops the hourly hold, the 1 K / 15 min rate limit, the
 to-a-setpoint rule and the demand-response layer, each of which only restricts the env):
 
 - air >= the heating setpoint of the step (20 degC occupied, 16 degC otherwise: heating holds it);
-- air <= 30 degC (the highest setpoint; exact while the plant is not at capacity, which
-  :func:`co2_bound` checks on the same pair with a 30 degC setback);
+- air <= 30 degC (the highest setpoint; holds while the plant is not at capacity: ``Bound``
+  carries the peak load share of the warmest schedule allowed, 26 degC occupied and 30 degC
+  otherwise, on the same days; the bound is valid while it stays below 1);
 - cooling only toward a setpoint >= 22 degC (the lowest): ``q <= Q (air - heat_sp) / (22 -
   heat_sp)``, the convex hull of "no cooling" and "air >= 22 degC" (Q: plant capacity);
 - occupied discomfort outside 21-26 degC, summed in K h, at most ``discomfort_kh``;
@@ -48,6 +49,7 @@ class Bound:
     cooling_w_th: np.ndarray  # building cooling, per step
     tank_net_w_th: np.ndarray  # > 0 charge, per step
     occupied: np.ndarray  # per step
+    peak_load_share: float  # warmest schedule's peak cooling / plant capacity (< 1: valid)
     solve_s: float
 
 
@@ -163,7 +165,18 @@ def co2_bound(spec: ScenarioSpec, discomfort_kh: float, storage_kwh: float = 0.0
     x = res.x
     air_c = a0 + c["ap"] * (x[H] - x[Q]) + np.where(first, c["am"] * np.r_[0.0, x[M][:-1]], 0.0)
     return Bound(float(res.fun) / p.floor_area_m2, float(np.sum(x[V] * np.where(occ, dt_h, 0.0))),
-                 air_c, x[Q].copy(), x[U].copy(), occ, time.perf_counter() - t0)
+                 air_c, x[Q].copy(), x[U].copy(), occ, _peak_load_share(spec, start_day, days),
+                 time.perf_counter() - t0)
+
+
+def _peak_load_share(spec: ScenarioSpec, start_day: int, days: int) -> float:
+    """Peak cooling of the warmest allowed schedule over the plant's capacity."""
+    from apps.cooling.oracle import step_trace
+    from apps.cooling.rule_bound import ScheduleParams, ScheduleRule
+
+    tr, _ = step_trace(spec, ScheduleRule(ScheduleParams(setback_c=HIGHEST_SETPOINT_C)),
+                       start_day, days)
+    return float(tr.mech_w_th.max() / tr.plant_capacity_w_th)
 
 
 def hourly_setpoints(bound: Bound, substeps: int, min_cooling_w: float = 1.0) -> np.ndarray:
