@@ -128,6 +128,12 @@ def test_bound_is_below_the_controllers(dallas, oracle):
     assert tank.co2_kg_per_m2 < free.co2_kg_per_m2 < oracle.no_tank_kpis.co2_kg_per_m2
     assert tank.co2_kg_per_m2 < oracle.kpis.co2_kg_per_m2  # below the tank oracle too
     assert free.discomfort_kh <= budget + 1e-6
+    # the solution keeps the env's reach: heating holds 16/20 degC, nothing cools below 22 degC
+    heat_sp = np.where(free.occupied, 20.0, 16.0)
+    assert free.air_c.min() >= heat_sp.min() - 1e-6 and free.air_c.max() <= 30.0 + 1e-6
+    q_cap = OfficeZone().cooling_capacity_w
+    assert np.all(free.cooling_w_th <= q_cap * (free.air_c - heat_sp) / (22.0 - heat_sp) + 1e-3)
+    assert 0.0 < free.peak_load_share < 1.0
     # its hourly replay is a real schedule: simulated CO2 at or above the bound, within comfort
     replay = HourlySetpoints(hourly_setpoints(free, env.substeps), START * 24, env.envelope)
     k, _ = rollout(env, replay, start_day=START, days=DAYS)
