@@ -9,7 +9,8 @@ from the files). Action: one value in [-1, 1] = setpoint offset around the envel
 (see :mod:`apps.cooling.safety`); the setpoint is clamped and rate-limited (1 K / 15 min). With a
 tank a second value in [-1, 1] charges (> 0) or discharges (< 0) it, and on demand-response
 event days a layer runs the tank for every controller (fill by the event, discharge to hold the
-import limit, then relax the setpoint to the comfort edge: ``_dr_prepare``, ``_dr_layer``).
+import limit, then move the setpoint toward the plant's least-import one in the comfort band:
+``_dr_prepare``, ``_dr_layer``).
 Without a tank (the default) the env is exactly the one without storage support.
 Reward: -(lambda_E kWh + lambda_C kgCO2 + lambda_T discomfort K h + lambda_DR kWh over the DR
 limit), per 100 m2 of floor.
@@ -178,39 +179,95 @@ class CoolingEnv(gym.Env):
         delta_w = (ts.chiller_w_th - mech_w) / out.cop
         return out._replace(elec_w=out.elec_w + delta_w, cooling_elec_w=out.cooling_elec_w + delta_w)
 
+    def _holding_import_w(self, setpoint_c: float, k: int, full_tank: bool) -> float:
+        """Import in step ``k`` of the plant already holding ``setpoint_c`` (its thermal state at
+        the controlled temperature it gives), less what the tank can carry: its rate limit
+        (``full_tank``) or what it holds now. A trial step: the building's state is restored."""
+        assert self.tank is not None
+        tank, building = self.tank, self.building
+        saved = building.state()
+        building.reset(setpoint_c + self.envelope.temp_offset_k)
+        o = building.step(self.sc.drivers, k, setpoint_c, self.dt_s)
+        building.reset(saved)
+        mech_w = o.cooling_w * (1.0 - o.free_cooling)
+        tank_w = (min(tank.p.max_rate_w_th, max(mech_w, 0.0)) if full_tank
+                  else tank.max_discharge_w_th(mech_w, self.dt_s))
+        return float(o.elec_w - tank_w / o.cop)
+
+    def _dr_setpoint_c(self, k: int, full_tank: bool, probe_k: float = 0.5) -> float:
+        """The setpoint in the comfort band whose holding import (:meth:`_holding_import_w`) is
+        least, probed every ``probe_k`` K from the warm edge down (ties: the warmest). Office:
+        the warm edge (a warmer zone needs less cooling). Data hall: about 24 degC inlet, where
+        the server fans start speeding up; above it, once the tank carries the chiller's load,
+        a warmer inlet only adds server-fan power to the import."""
+        env = self.envelope
+        n = int(round((env.comfort_high_c - env.comfort_low_c) / probe_k))
+        best_c, best_w = env.comfort_high_c, float("inf")
+        for i in range(n + 1):
+            sp = clamp(env.comfort_high_c - i * probe_k - env.temp_offset_k, env)
+            w = self._holding_import_w(sp, k, full_tank)
+            if w < best_w:
+                best_c, best_w = sp, w
+        return best_c
+
     def _dr_layer(self, out: Any, before: float, previous_c: float, target_c: float,
                   command: float, limit_w: float, k: int) -> tuple[Any, float]:
         """The demand-response layer of a plant with a tank, the same for every controller: in an
         event step the tank discharges what keeps the step's import within ``limit_w`` (it never
-        charges: :func:`apps.cooling.safety.dr_storage_command`); only if a full discharge
-        cannot, the step is redone with the setpoint relaxed toward the comfort edge
-        (rate-limited). Returns the step and the tank command."""
+        charges: :func:`apps.cooling.safety.dr_storage_command`). The controller's setpoint
+        stands when a full discharge holds the limit in this step and while holding that
+        setpoint; otherwise the step is redone with the setpoint moved (rate-limited) toward the
+        plant's least-import setpoint in the comfort band (:meth:`_dr_setpoint_c`), or the
+        controller's own if it lies beyond it. Returns the step and the tank command."""
         assert self.tank is not None
         env, tank = self.envelope, self.tank
-        edge_c = env.comfort_high_c - env.temp_offset_k
 
         def best_w(o: Any) -> float:  # import with the most the tank can deliver
             return o.elec_w - tank.max_discharge_w_th(o.cooling_w * (1.0 - o.free_cooling),
                                                       self.dt_s) / o.cop
 
-        if best_w(out) > limit_w and self.setpoint_c < edge_c:
-            self.building.reset(before)
-            self.setpoint_c = clamp(rate_limit(previous_c, max(target_c, edge_c), self.dt_s), env)
-            out = self.building.step(self.sc.drivers, k, self.setpoint_c, self.dt_s)
+        sp = self.setpoint_c
+        if best_w(out) > limit_w or self._holding_import_w(sp, k, False) > limit_w:
+            dr_c = self._dr_setpoint_c(k, False)
+            goal_c = max(target_c, dr_c) if dr_c >= sp else min(target_c, dr_c)
+            moved_c = clamp(rate_limit(previous_c, goal_c, self.dt_s), env)
+            if moved_c != sp:
+                self.building.reset(before)
+                self.setpoint_c = moved_c
+                out = self.building.step(self.sc.drivers, k, moved_c, self.dt_s)
         # aim 1 W under the limit, so rounding never reads as a breach
         needed = max(out.elec_w - (limit_w - 1.0), 0.0) * out.cop / tank.p.max_rate_w_th
         return out, dr_storage_command(command, tank.soc, True, needed)
 
-    def _dr_prepare(self, command: float, k: int) -> float:
+    def _dr_prepare(self, out: Any, before: float, previous_c: float, target_c: float,
+                    command: float, limit_w: float, k: int) -> tuple[Any, float]:
         """Before an event later the same day (announced a day ahead), the layer fills the tank
-        by the event's start (:func:`apps.cooling.safety.dr_prepare_command`)."""
+        by the event's start (:func:`apps.cooling.safety.dr_prepare_command`). In the last hour
+        before it, if the controller's setpoint could not be held within ``limit_w`` at the
+        event's start with the full tank and the plant's least-import setpoint
+        (:meth:`_dr_setpoint_c`) is cooler, the step is redone with the setpoint moved toward it
+        (rate-limited): cooling down takes the rate limit's time and the thermal mass's, so it
+        starts before the event (relaxing warmer acts within a step). Returns the step and the
+        tank command."""
         assert self.tank is not None
-        day_end = (k // (24 * self.sc.steps_per_hour) + 1) * 24 * self.sc.steps_per_hour
+        sph = self.sc.steps_per_hour
+        day_end = (k // (24 * sph) + 1) * 24 * sph
         ahead = self.dr_event[k:day_end]
         if not ahead.any():
-            return command
-        hours = float(np.argmax(ahead > 0)) * self.dt_s / 3600.0
-        return dr_prepare_command(command, self.tank.soc, hours, self.tank.p.hours_to_full)
+            return out, command
+        steps = int(np.argmax(ahead > 0))
+        sp = self.setpoint_c
+        if steps <= sph and self._holding_import_w(sp, k + steps, True) > limit_w:
+            dr_c = self._dr_setpoint_c(k + steps, True)
+            if dr_c < sp:
+                moved_c = clamp(rate_limit(previous_c, min(target_c, dr_c), self.dt_s),
+                                self.envelope)
+                if moved_c != sp:
+                    self.building.reset(before)
+                    self.setpoint_c = moved_c
+                    out = self.building.step(self.sc.drivers, k, moved_c, self.dt_s)
+        hours = steps * self.dt_s / 3600.0
+        return out, dr_prepare_command(command, self.tank.soc, hours, self.tank.p.hours_to_full)
 
     def _advance(self, target_c: float, storage_command: float = 0.0) -> dict[str, Any]:
         sc, env, dt_h = self.sc, self.envelope, self.dt_s / 3600.0
@@ -230,7 +287,8 @@ class CoolingEnv(gym.Env):
                 out, command = self._dr_layer(out, before, previous_c, target_c, command,
                                               dr_limit_kw * 1000.0, k)
             elif self.tank is not None:
-                command = self._dr_prepare(command, k)
+                out, command = self._dr_prepare(out, before, previous_c, target_c, command,
+                                                dr_limit_kw * 1000.0, k)
             if self.tank is not None:
                 out = self._with_tank(out, command)
             kw = out.elec_w / 1000.0

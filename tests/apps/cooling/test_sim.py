@@ -313,3 +313,29 @@ def test_dr_layer_prepares_and_discharges_the_tank_first_then_relaxes_the_setpoi
     empty, _ = _event_day(env, 0.0)
     assert max(sp for _, sp in empty) == pytest.approx(26.0) and empty[0][1] > 23.0
     assert env.tank.soc == 0.0  # never charged during the event
+
+
+def test_dr_layer_holds_a_data_hall_event_at_the_least_import_inlet_not_the_warm_edge():
+    """In the data hall the server fans draw more above 24 degC inlet. With the full tank
+    carrying the chiller's load, what is left (CRAH fans, pumps, server fans) exceeds the
+    40 W/m2 limit while holding the carbon rule's 26 degC inlet edge, and relaxing toward the
+    27 degC comfort edge only adds server-fan power. The layer moves the setpoint toward the
+    plant's least-import inlet instead (starting in the hour before the event, since cooling
+    down is rate-limited) and every event step stays within the limit."""
+    from apps.cooling.baselines import CarbonRuleController, CarbonRuleParams
+    from apps.cooling.env import CoolingEnv
+    from apps.cooling.kpis import rollout
+    from apps.cooling.scenario import held_out_specs
+
+    env = CoolingEnv(held_out_specs("datahall")[:1], building="datahall", random_start=False,
+                     storage_kwh=2000.0)  # Dallas + MISO
+    day = int(np.flatnonzero(env.sc.dr_event)[0] // (24 * env.sc.steps_per_hour))
+    rule = CarbonRuleController(env.envelope, CarbonRuleParams(
+        low_quantile=0.33, high_quantile=0.67, edge_c=26.0, precool_c=25.0, precool_hours=0))
+    kpis, tr = rollout(env, rule, start_day=day, days=1)
+    assert kpis.dr_event_h == 4.0
+    assert kpis.dr_within_limit_share == 1.0
+    event = tr.dr_event > 0
+    inlet_c = tr.setpoint_c[event] + env.envelope.temp_offset_k
+    assert inlet_c.max() <= 25.0 and tr.temp_c[event].max() <= 25.5  # not relaxed to 27 degC
+    assert kpis.discomfort_kh == 0.0
