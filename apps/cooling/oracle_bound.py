@@ -96,6 +96,85 @@ class _Rows:
         return m, np.concatenate(self.b)
 
 
+@dataclass(frozen=True)
+class _Season:
+    """The office's per-step inputs over the window, for the LP."""
+
+    ks: np.ndarray  # scenario step indices
+    c: dict[str, np.ndarray]  # affine step coefficients (:func:`_affine`)
+    a0: np.ndarray  # air's constant, m_init's share included in step 0
+    m_init: float
+    occ: np.ndarray
+    heat_sp: np.ndarray
+    cop: np.ndarray
+    ci: np.ndarray
+    dt_h: float
+
+
+def _season(spec: ScenarioSpec, start_day: int, days: int) -> _Season:
+    sc = build_scenario(spec)
+    env = CoolingEnv((spec,), random_start=False)
+    env.reset(seed=0, options={"scenario": 0, "start_day": start_day})  # rollout's start state
+    m_init, p = float(env.building.state()), OfficeZone().p
+    ks = np.arange(start_day * 24 * sc.steps_per_hour, (start_day + days) * 24 * sc.steps_per_hour)
+    c = _affine(OfficeZone(), sc.drivers, ks, sc.dt_s)
+    occ = np.asarray(sc.drivers.occupied, bool)[ks]
+    cop = np.array([carnot_cop(p.evaporator_c, t + p.condenser_approach_k, p.cop_carnot_fraction)
+                    for t in sc.temp_out_c[ks]])
+    a0 = c["a0"] + np.where(np.arange(len(ks)) > 0, 0.0, c["am"] * m_init)
+    return _Season(ks, c, a0, m_init, occ,
+                   np.where(occ, p.heating_setpoint_occ_c, p.heating_setpoint_unocc_c), cop,
+                   sc.ci_g_per_kwh[ks].astype(float), sc.dt_s / 3600.0)
+
+
+def _relaxation(se: _Season, discomfort_kh: float, storage_kwh: float) -> dict[str, Any]:
+    """linprog's arguments for the module doc's LP. Variable blocks of one value per step:
+    m (mass after the step), q (cooling W), h (heating W), fan W, v (discomfort K), u (tank W,
+    > 0 charge), P (tank kWh before the step's standing loss)."""
+    zone, n, c, dt_h = OfficeZone(), len(se.ks), se.c, se.dt_h
+    p = zone.p
+    M, Q, H, F, V, U, P = (np.arange(n) + i * n for i in range(7))
+    first = np.arange(n) > 0  # steps whose m_{k-1} is a variable (step 0 starts at m_init)
+    prev = (M - 1)[first]
+    eq, ub = _Rows(), _Rows()
+    rhs = c["m0"].copy()
+    rhs[0] += c["mm"][0] * se.m_init
+    eq.add(rhs, (M, 1.0), (prev, -c["mm"][first], first), (Q, c["mp"]), (H, -c["mp"]))
+
+    def air(sign: float, rhs: np.ndarray, *extra: tuple[Any, ...]) -> None:
+        """Rows ``sign * air + extra <= rhs`` (air's constant moved to the right)."""
+        ub.add(rhs - sign * se.a0, (Q, -sign * c["ap"]), (H, sign * c["ap"]),
+               (prev, sign * c["am"][first], first), *extra)
+
+    air(-1.0, -se.heat_sp)  # air >= heating setpoint
+    air(1.0, np.full(n, HIGHEST_SETPOINT_C))
+    q_cap = zone.cooling_capacity_w
+    hull = q_cap / (LOWEST_SETPOINT_C - se.heat_sp)  # q <= hull (air - heat_sp)
+    ub.add(hull * (se.a0 - se.heat_sp), (Q, 1.0 + hull * c["ap"]), (H, -hull * c["ap"]),
+           (prev, -hull[first] * c["am"][first], first))
+    lo, hi = zone.comfort_band_c
+    off = np.where(se.occ, 0.0, 1e3)  # unoccupied rows never bind
+    air(1.0, hi + off, (V, -1.0))
+    air(-1.0, -lo + off, (V, -1.0))
+    ub.add(np.array([discomfort_kh]), (V, np.where(se.occ, dt_h, 0.0), np.zeros(n, int)))
+    ub.add(np.zeros(n), (Q, p.fan_w_per_m3_s / (RHO_C_AIR_J_M3K * p.supply_delta_t_k)), (F, -1.0))
+    ub.add(np.full(n, q_cap), (U, 1.0), (Q, 1.0))  # charge <= capacity - load
+    ub.add(np.zeros(n), (U, -1.0), (Q, -1.0))  # discharge <= load
+    tank = TankParams(storage_kwh)
+    g = 1.0 - tank.loss_per_day * dt_h / 24.0
+    eq.add(np.zeros(n), (P, 1.0), (U, -dt_h / 1000.0), (P[:-1], -g, first))
+    w = se.ci * dt_h / 1e6  # kg per W held one step
+    zero = np.zeros(n)
+    vent_w = np.where(se.occ, p.fan_w_per_m3_s * p.vent_l_s_m2 / 1000.0 * p.floor_area_m2, 0.0)
+    rate, heat_cap = tank.max_rate_w_th, p.heating_capacity_w_m2 * p.floor_area_m2
+    (a_eq, b_eq), (a_ub, b_ub) = eq.matrix(7 * n), ub.matrix(7 * n)
+    return {"c": np.concatenate([zero, w / se.cop, w / p.heating_cop, w, zero, w / se.cop, zero]),
+            "A_ub": a_ub, "b_ub": b_ub, "A_eq": a_eq, "b_eq": b_eq,
+            "bounds": ([(None, None)] * n + [(0.0, q_cap)] * n + [(0.0, heat_cap)] * n
+                       + [(float(f), None) for f in vent_w] + [(0.0, None)] * n
+                       + [(-rate, rate)] * n + [(0.0, storage_kwh)] * n)}
+
+
 def co2_bound(spec: ScenarioSpec, discomfort_kh: float, storage_kwh: float = 0.0,
               start_day: int = SEASON_FIRST_DAY, days: int | None = None) -> Bound:
     """Solve the relaxation of the module doc on one office pair (rollout seed 0's start)."""
@@ -107,66 +186,16 @@ def co2_bound(spec: ScenarioSpec, discomfort_kh: float, storage_kwh: float = 0.0
         raise ValueError("the relaxation models the office zone; pass an office scenario")
     t0 = time.perf_counter()
     days = days or SEASON_LAST_DAY + 1 - start_day
-    sc = build_scenario(spec)
-    env = CoolingEnv((spec,), random_start=False)
-    env.reset(seed=0, options={"scenario": 0, "start_day": start_day})
-    zone, p, dt_h = OfficeZone(), OfficeZone().p, sc.dt_s / 3600.0
-    m_init = float(env.building.state())
-    ks = np.arange(start_day * 24 * sc.steps_per_hour, (start_day + days) * 24 * sc.steps_per_hour)
-    n, c = len(ks), _affine(zone, sc.drivers, ks, sc.dt_s)
-    occ = np.asarray(sc.drivers.occupied, bool)[ks]
-    heat_sp = np.where(occ, p.heating_setpoint_occ_c, p.heating_setpoint_unocc_c)
-    cop = np.array([carnot_cop(p.evaporator_c, t + p.condenser_approach_k, p.cop_carnot_fraction)
-                    for t in sc.temp_out_c[ks]])
-    q_cap, rate = zone.cooling_capacity_w, (TankParams(storage_kwh).max_rate_w_th if storage_kwh else 0.0)
-    # variable blocks of length n: m (mass after step), q, h, fan, v (discomfort K), u (tank), P
-    M, Q, H, F, V, U, P = (np.arange(n) + i * n for i in range(7))
-    nv = 7 * n
-    prev = M - 1  # m_{k-1}; k = 0 uses m_init (its column is dropped below)
-    eq, ub = _Rows(), _Rows()
-    first = np.arange(n) > 0
-    rhs = c["m0"].copy()
-    rhs[0] += c["mm"][0] * m_init
-    eq.add(rhs, (M, 1.0), (prev[first], -c["mm"][first], first), (Q, c["mp"]), (H, -c["mp"]))
-    a0 = c["a0"] + np.where(first, 0.0, c["am"] * m_init)
-
-    def air(sign: float, rhs: np.ndarray, *extra: tuple[np.ndarray, Any]) -> None:
-        """Rows ``sign * air + extra <= rhs`` (air's constant moved to the right)."""
-        ub.add(rhs - sign * a0, (Q, -sign * c["ap"]), (H, sign * c["ap"]),
-               (prev[first], sign * c["am"][first], first), *extra)
-
-    air(-1.0, -heat_sp)  # air >= heating setpoint
-    air(1.0, np.full(n, HIGHEST_SETPOINT_C))  # air <= 30
-    hull = q_cap / (LOWEST_SETPOINT_C - heat_sp)  # q <= hull (air - heat_sp)
-    ub.add(-hull * heat_sp + hull * a0, (Q, 1.0 + hull * c["ap"]), (H, -hull * c["ap"]),
-           (prev[first], -hull[first] * c["am"][first], first))
-    lo, hi = zone.comfort_band_c
-    big = np.where(occ, 0.0, 1e3)  # unoccupied rows never bind
-    air(1.0, np.full(n, hi) + big, (V, -1.0))
-    air(-1.0, -np.full(n, lo) + big, (V, -1.0))
-    ub.add(np.array([discomfort_kh]), (V, np.where(occ, dt_h, 0.0), np.zeros(n, int)))
-    ub.add(np.zeros(n), (Q, p.fan_w_per_m3_s / (RHO_C_AIR_J_M3K * p.supply_delta_t_k)), (F, -1.0))
-    ub.add(np.full(n, q_cap), (U, 1.0), (Q, 1.0))  # charge <= capacity - load
-    ub.add(np.zeros(n), (U, -1.0), (Q, -1.0))  # discharge <= load
-    g = 1.0 - TankParams(max(storage_kwh, 1.0)).loss_per_day * dt_h / 24.0
-    eq.add(np.zeros(n), (P, 1.0), (U, -dt_h / 1000.0), (P[:-1], -g, first))
-    w = sc.ci_g_per_kwh[ks] * dt_h / 1e6  # kg per W held one step
-    cost = np.concatenate([np.zeros(n), w / cop, w / p.heating_cop, w, np.zeros(n), w / cop,
-                           np.zeros(n)])
-    vent_w = np.where(occ, p.fan_w_per_m3_s * p.vent_l_s_m2 / 1000.0 * p.floor_area_m2, 0.0)
-    bounds = ([(None, None)] * n + [(0.0, q_cap)] * n + [(0.0, p.heating_capacity_w_m2 * p.floor_area_m2)] * n
-              + [(float(f), None) for f in vent_w] + [(0.0, None)] * n + [(-rate, rate)] * n
-              + [(0.0, storage_kwh)] * n)
-    a_eq, b_eq = eq.matrix(nv)
-    a_ub, b_ub = ub.matrix(nv)
-    res = linprog(cost, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+    se = _season(spec, start_day, days)
+    res = linprog(method="highs", **_relaxation(se, discomfort_kh, storage_kwh))
     if res.status != 0:
         raise RuntimeError(f"CO2 bound LP failed on {spec.label}: {res.message}")
-    x = res.x
-    air_c = a0 + c["ap"] * (x[H] - x[Q]) + np.where(first, c["am"] * np.r_[0.0, x[M][:-1]], 0.0)
-    return Bound(float(res.fun) / p.floor_area_m2, float(np.sum(x[V] * np.where(occ, dt_h, 0.0))),
-                 air_c, x[Q].copy(), x[U].copy(), occ, _peak_load_share(spec, start_day, days),
-                 time.perf_counter() - t0)
+    n, c = len(se.ks), se.c
+    m, q, h, v, u = (res.x[i * n:(i + 1) * n] for i in (0, 1, 2, 4, 5))
+    air_c = se.a0 + c["ap"] * (h - q) + c["am"] * np.r_[0.0, m[:-1]]
+    return Bound(float(res.fun) / OfficeZone().p.floor_area_m2,
+                 float(np.sum(v * np.where(se.occ, se.dt_h, 0.0))), air_c, q.copy(), u.copy(),
+                 se.occ, _peak_load_share(spec, start_day, days), time.perf_counter() - t0)
 
 
 def _peak_load_share(spec: ScenarioSpec, start_day: int, days: int) -> float:
