@@ -133,17 +133,21 @@ def print_storage(rows: list[dict[str, Any]], header: str) -> None:
     print(f"{'pair':26s} {'naive':>6s} {'carbon_rule':>16s} {'oracle':>16s} {'oracle LP':>9s} "
           f"{'bound':>16s} {'pts':>5s} {'pts<=':>5s}  oracle setpoints")
     has_bound = all("bound" in r for r in rows)
+
+    def vs(x: float, n: float) -> str:
+        return f"{x:6.3f} ({pct(x, n):+6.1f} %)"
+
     for r in rows:
-        o, n = r[r["oracle_policy"]], r["naive"]
-        b = r["bound"]["co2_kg_per_m2"] if has_bound else float("nan")
-        print(f"{r['pair']:26s} {n:6.3f} {r['carbon_rule']:6.3f} ({pct(r['carbon_rule'], n):+6.1f} %)"
-              f" {r['oracle']:6.3f} ({pct(r['oracle'], n):+6.1f} %) {o['lp_co2_kg_per_m2']:9.4f}"
-              f" {b:6.3f} ({pct(b, n):+6.1f} %) {pct(r['carbon_rule'], n) - pct(r['oracle'], n):5.1f}"
-              f" {pct(r['carbon_rule'], n) - pct(b, n):5.1f}  {r['oracle_policy']}")
+        o, n, c = r[r["oracle_policy"]], r["naive"], r["carbon_rule"]
+        b = r["bound"]["co2_kg_per_m2"] if has_bound else None
+        print(f"{r['pair']:26s} {n:6.3f} {vs(c, n)} {vs(r['oracle'], n)} {o['lp_co2_kg_per_m2']:9.4f}"
+              f" {vs(b, n) if b is not None else 'n/a':>16s} {pct(c, n) - pct(r['oracle'], n):5.1f}"
+              f" {f'{pct(c, n) - pct(b, n):5.1f}' if b is not None else 'n/a':>5s}  {r['oracle_policy']}")
     c, o = _mean_pct(rows, lambda r: r["carbon_rule"]), _mean_pct(rows, lambda r: r["oracle"])
-    b = _mean_pct(rows, lambda r: r["bound"]["co2_kg_per_m2"]) if has_bound else float("nan")
+    b = _mean_pct(rows, lambda r: r["bound"]["co2_kg_per_m2"]) if has_bound else None
     print(f"{'mean over pairs':26s} {'':6s} {'':6s} ({c:+6.1f} %) {'':6s} ({o:+6.1f} %) {'':9s}"
-          f" {'':6s} ({b:+6.1f} %) {c - o:5.1f} {c - b:5.1f}")
+          f" {f'({b:+6.1f} %)' if b is not None else 'n/a':>16s} {c - o:5.1f}"
+          f" {f'{c - b:5.1f}' if b is not None else 'n/a':>5s}")
 
 
 def print_no_storage(rows: list[dict[str, Any]], split: str) -> None:
