@@ -7,8 +7,11 @@ Method (one weather/grid pair, one setpoint policy):
 1. Roll the setpoint policy out without a tank and record every 15-minute step: mechanical
    cooling load ``cooling_w x (1 - free_cooling)`` (W thermal), chiller COP, HVAC electricity
    (W) and grid intensity (g/kWh). A tank changes only the chiller's electricity, never the
-   building's temperatures, so this trace is the same with any tank dispatch (as long as the
-   demand-response layer never relaxes the setpoint: it does so only below the comfort edge).
+   building's temperatures, so this trace is the same with any tank dispatch as long as the
+   demand-response layer leaves the setpoint alone (it moves it, around events, only toward
+   the plant's least-import setpoint when the limit cannot be held: for the office the warm
+   edge of 26 degC, where the office rules already sit; for the data hall about 24 degC inlet,
+   so a warmer data-hall rule is moved in events, and there the replay departs from the LP).
 2. Solve one linear program (HiGHS) for the tank's net rate ``u_h`` (W thermal, > 0 charge) per
    control hour, held over the hour's substeps as the env holds an action, minimising the
    season's CO2 ``sum ci_k (elec_k + u_k / cop_k) dt`` subject to the tank model of
