@@ -183,10 +183,12 @@ def carbon_rule_grid(building: str) -> list[CarbonRuleParams]:
                                  precool_c=c, precool_hours=0)
                 for lo, hi in ((0.25, 0.75), (0.33, 0.67)) for w in (0.0, 0.5)
                 for e in (26.0, 27.0) for c in (23.0, 25.0)]
+    # Setback up to the envelope's unoccupied top (30 degC), as the agent may: a rule held to the
+    # naive 28 degC would be judged with one hand tied.
     return [CarbonRuleParams(low_quantile=lo, high_quantile=hi, price_weight=w, edge_c=e,
-                             precool_c=c, precool_hours=h)
+                             precool_c=c, precool_hours=h, setback_c=sb)
             for lo, hi in ((0.25, 0.75), (0.33, 0.67)) for w in (0.0, 0.5)
-            for e in (25.8, 26.0) for c, h in ((24.0, 2), (25.0, 0))]
+            for e in (25.8, 26.0) for c, h in ((24.0, 2), (25.0, 0)) for sb in (28.0, 30.0)]
 
 
 def heuristic_grid(building: str) -> list[HeuristicParams]:
