@@ -86,10 +86,10 @@ def render(ctx: AppContext) -> None:
              f"{t['co2_vs_naive_pct']['mean_pct']:+.1f} %; "
              f"{t['co2_points_better_than_heuristic']:+.1f} points vs the tuned heuristic. "
              f"Targets met: {t['met']}")
-    labels = svc.held_out_labels()
-    pick = st.selectbox("held-out scenario for the week view", labels)
     tanks = svc.storage_sizes()
     tank = st.selectbox("chilled-water tank [kWh thermal]", tanks) if len(tanks) > 1 else 0.0
+    labels = svc.held_out_labels(storage_kwh=float(tank))  # the split of that tank's card
+    pick = st.selectbox("held-out scenario for the week view", labels)
     st.caption("Shaded: demand-response events (modelled: 14-18 h on the 10 summer weekdays of "
                "highest afternoon carbon intensity); the tank starts each rollout empty.")
     st.plotly_chart(_week_figure(svc.week_traces(labels.index(pick), storage_kwh=float(tank))),

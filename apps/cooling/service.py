@@ -40,10 +40,11 @@ class CoolingService:
                       split: str = "default") -> Path:
         return card_path_for(self.ctx.app_models_dir("cooling"), building, storage_kwh, split)
 
-    def specs(self, building: str = "office") -> tuple[ScenarioSpec, tuple[ScenarioSpec, ...]]:
-        """Training and held-out scenarios from the context's data dir."""
-        return (default_train_spec(building, self.ctx.data_dir),
-                held_out_specs(building, self.ctx.data_dir))
+    def specs(self, building: str = "office",
+              split: str = "default") -> tuple[ScenarioSpec, tuple[ScenarioSpec, ...]]:
+        """Training and held-out scenarios of ``split`` from the context's data dir."""
+        return (default_train_spec(building, self.ctx.data_dir, split),
+                held_out_specs(building, self.ctx.data_dir, split))
 
     # -- training and evaluation ------------------------------------------------------------
     def run_pipeline(self, progress: Progress = None, **options: Any) -> CoolingRunSummary:
@@ -78,6 +79,17 @@ class CoolingService:
                 return card
         return self.card_path_for(building)
 
+    def _split_with_tank(self, building: str, storage_kwh: float) -> str:
+        """The split of the card trained with that tank (:meth:`_card_with_tank`)."""
+        from core.errors import ModelError
+        from core.gates import ModelCard
+
+        try:
+            card = ModelCard.load(self._card_with_tank(building, storage_kwh))
+        except ModelError:
+            return "default"
+        return str(card.protocol.get("plan", {}).get("split") or "default")
+
     def carbon_rule(self, building: str = "office", storage_kwh: float = 0.0) -> CarbonRuleParams:
         """The carbon rule the agent used at that tank is judged against, the one source of its
         parameters for evaluation and the page: the card's (tuned by its pipeline run on that run's
@@ -91,16 +103,12 @@ class CoolingService:
             run_store_and_keys,
             training_specs,
         )
-        from core.gates import ModelCard
 
         card = self._card_with_tank(building, storage_kwh)
-        if card.is_file():
-            stored = carbon_rule_params(card, storage_kwh)
-            if stored is not None:
-                return stored
-            split = str(ModelCard.load(card).protocol.get("plan", {}).get("split") or "default")
-        else:
-            split = "default"
+        stored = carbon_rule_params(card, storage_kwh) if card.is_file() else None
+        if stored is not None:
+            return stored
+        split = self._split_with_tank(building, storage_kwh)
         plan = TrainPlan(building=building, storage_kwh=storage_kwh, split=split)
         specs = training_specs(default_train_spec(building, self.ctx.data_dir, split), plan)
         store, key_of, _ = run_store_and_keys(self.ctx, [p for s in specs for p in (s.weather, s.grid)])
@@ -139,18 +147,21 @@ class CoolingService:
                  if (m := re.fullmatch(rf"{re.escape(base)}-storage([0-9.]+)(-[a-z-]+)?\.card\.json", p.name))}
         return [0.0, *sorted(sizes)]
 
-    def held_out_labels(self, building: str = "office") -> list[str]:
-        return [s.label for s in self.specs(building)[1]]
+    def held_out_labels(self, building: str = "office", storage_kwh: float = 0.0) -> list[str]:
+        """The held-out pairs of the card trained with that tank (its split's)."""
+        return [s.label for s in self.specs(building, self._split_with_tank(building, storage_kwh))[1]]
 
     def week_traces(self, spec_index: int = 0, start_day: int = 196, building: str = "office",
                     storage_kwh: float = 0.0) -> dict[str, Trace]:
         """One simulated week of each baseline, the carbon rule (:meth:`carbon_rule`) and the
-        agent (seed 0) on a held-out pair, with a tank of ``storage_kwh`` (0: none)."""
+        agent (seed 0) on held-out pair ``spec_index`` of :meth:`held_out_labels`, with a tank of
+        ``storage_kwh`` (0: none)."""
         from apps.cooling.card import load_agents
         from apps.cooling.evaluate import week_traces
 
         _, models, heur, _ = load_agents(self._card_with_tank(building, storage_kwh), building)
-        return week_traces(self.specs(building)[1], building, models[0], heur, spec_index, start_day,
+        held_out = self.specs(building, self._split_with_tank(building, storage_kwh))[1]
+        return week_traces(held_out, building, models[0], heur, spec_index, start_day,
                            self.carbon_rule(building, storage_kwh), storage_kwh)
 
     def impact(self) -> ImpactReport:

@@ -89,10 +89,13 @@ def test_evaluation_and_page_take_the_carbon_rule_from_the_card(ctx, teacher_zip
                              DATA / "grid" / "BPAT_NG_avgCI_2022.csv.gz", "office", 1, 150.0)
     assert out["carbon_rule_params"] == CARD_RULE
     assert out["card"] == "cooling-agent-storage150-desert-held-out.card.json"
+    # the page's pairs for that tank are its card's split's: Phoenix+BPA first, not Dallas+MISO
+    assert svc.held_out_labels(storage_kwh=150.0)[0] == "USA_AZ_Phoenix-Sky+BPAT"
+    assert svc.held_out_labels()[0] == "USA_TX_Dallas-Fort+MISO"
     traces = svc.week_traces(0, storage_kwh=150.0)
     agent = load_agents(svc.card_path_for("office", 150.0, "desert-held-out"), "office")[1][0]
-    direct = week_traces(svc.specs()[1], "office", agent, HeuristicParams(), 0, 196,
-                         CarbonRuleParams(**CARD_RULE), 150.0)
+    direct = week_traces(svc.specs("office", "desert-held-out")[1], "office", agent,
+                         HeuristicParams(), 0, 196, CarbonRuleParams(**CARD_RULE), 150.0)
     np.testing.assert_array_equal(traces["carbon_rule"].setpoint_c, direct["carbon_rule"].setpoint_c)
     np.testing.assert_array_equal(traces["carbon_rule"].soc, direct["carbon_rule"].soc)
     assert not any((ctx.cache_dir / "runs").rglob("*"))  # nothing was tuned
