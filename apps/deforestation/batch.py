@@ -92,6 +92,8 @@ class TileOutcome:
     status: str
     seconds: float = 0.0
     error: str | None = None
+    cpu_s: float = 0.0  # CPU seconds of the task's thread (time.thread_time) on its worker
+    pid: int = 0  # the worker process it ran in
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,11 @@ class JobResult:
     loss_patches: int = 0
     loss_pixels: int = 0
     per_tile: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    # Tile tasks that ran in other processes than this one (workers of a cluster, maybe on other
+    # machines: this process's meter does not see them, see serving.record_batch) and the
+    # thread CPU seconds they reported.
+    remote_tasks: int = 0
+    remote_cpu_s: float = 0.0
 
     @property
     def mapped_any(self) -> bool:
@@ -167,7 +174,7 @@ def process_tile(spec: JobSpec, tile: Tile) -> TileOutcome:
     record = tdir / f"{tile.name}.json"
     if record.exists():
         return TileOutcome(tile.name, "skipped")
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.thread_time()
     try:
         before, after = spec.before.read(tile.window()), spec.after.read(tile.window())
     except DataError as e:
@@ -175,7 +182,8 @@ def process_tile(spec: JobSpec, tile: Tile) -> TileOutcome:
         logger.warning("tile %s failed: %s", tile.name, msg)
         _atomic_write(tdir / f"{tile.name}.failed.json",
                       lambda p: p.write_text(json.dumps({"tile": tile.name, "error": msg})))
-        return TileOutcome(tile.name, "failed", time.perf_counter() - t0, msg)
+        return TileOutcome(tile.name, "failed", time.perf_counter() - t0, msg,
+                           time.thread_time() - cpu0, os.getpid())
     torch.set_num_threads(spec.model.torch_threads)
     model = cached_model(spec.model)
     probs = predict_probs(model, np.stack([before.data, after.data]))  # both dates, one pass
@@ -188,7 +196,8 @@ def process_tile(spec: JobSpec, tile: Tile) -> TileOutcome:
              "model": spec.model.kind}
     _atomic_write(record, lambda p: p.write_text(json.dumps(stats, indent=1)))
     (tdir / f"{tile.name}.failed.json").unlink(missing_ok=True)
-    return TileOutcome(tile.name, "done", seconds)
+    return TileOutcome(tile.name, "done", seconds, cpu_s=time.thread_time() - cpu0,
+                       pid=os.getpid())
 
 
 def check_pair(before: RasterSource, after: RasterSource) -> None:
@@ -279,6 +288,8 @@ def run_job(spec: JobSpec, client: Any = None, progress: Progress = None,
     counts = {s: sum(o.status == s for o in outcomes) for s in ("done", "skipped")}
     base = {"out_dir": spec.out_dir, "tiles_total": len(tiles), "tiles_done": counts["done"],
             "tiles_skipped": counts["skipped"], "failed": failed}
+    remote = [o for o in outcomes if o.pid and o.pid != os.getpid()]
+    base |= {"remote_tasks": len(remote), "remote_cpu_s": sum(o.cpu_s for o in remote)}
     if max_tiles is not None and max_tiles < len(tiles):
         return JobResult(**base, wall_s=time.perf_counter() - t0)
     # Every tile has its record now: a temp file left is from a worker killed mid-write.

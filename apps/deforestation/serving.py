@@ -31,6 +31,13 @@ def record_batch(ctx: Any, m: Any, run_id: str, result: JobResult) -> None:
     """The batch job's footprint in the ledger (phase ``batch``)."""
     notes = (f"{result.tiles_done} tiles computed, {result.tiles_skipped} resumed, "
              f"{len(result.failed)} failed; J/tile = {m.j_per_unit}")
+    if result.remote_tasks:
+        # The meter sees this process only; those tiles ran in worker processes (maybe on other
+        # machines, whose power this process cannot know), so their energy is not in this record.
+        notes += (f"; scope: this process only, {result.remote_tasks} tile tasks ran in other "
+                  f"(Dask worker) processes and are not metered: they used "
+                  f"{result.remote_cpu_s:.1f} thread CPU-s, measured on the workers with "
+                  f"time.thread_time")
     ctx.ledger.record_footprint(app=APP, run_id=run_id, phase="batch", measurement=m,
                                 intensity=ctx.carbon.intensity(at=None), pue=ctx.pue, notes=notes)
 

@@ -157,6 +157,10 @@ def test_cluster_run_is_byte_identical_to_a_local_run(cluster: Cluster, workdir:
     assert local["tiles_total"] == remote["tiles_done"] == 64 and remote["failed"] == []
     assert _digests(workdir / "cluster") == _digests(workdir / "local")
     assert remote["account"] == local["account"]
+    # The client's meter cannot see the workers: the result (and the ledger note) says how many
+    # tasks ran elsewhere and their CPU time; the in-process run has none.
+    assert remote["remote_tasks"] == 64 and remote["remote_cpu_s"] > 0
+    assert local["remote_tasks"] == 0 and local["remote_cpu_s"] == 0
     # Both workers computed tiles: the job really ran on the cluster, not in the client.
     from distributed import Client
 

@@ -43,6 +43,7 @@ def _spec(out: Path, models: dict[str, Path], before=OSCD_1, after=OSCD_2,
 def test_resume_after_kill_is_byte_identical(tmp_path: Path, tiny_models, client) -> None:
     clean = run_job(_spec(tmp_path / "clean", tiny_models), client=client)
     assert clean.tiles_done == clean.tiles_total == 16 and not clean.failed
+    assert clean.remote_tasks == 0  # an in-process cluster: its threads are in this meter
     killed = _spec(tmp_path / "killed", tiny_models)
     part = run_job(killed, client=client, max_tiles=6)  # the "crash": stops before assembly
     assert part.lossmap is None and part.tiles_done == 6
