@@ -14,7 +14,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from apps.cooling.env import CoolingEnv, policy_tank_command
+from apps.cooling.env import CoolingEnv, policy_action, policy_tank_command
 from apps.cooling.scenario import ScenarioSpec
 
 ALGOS = ("sac", "ppo")
@@ -121,7 +121,7 @@ class AgentController:
 
     def act(self, obs: np.ndarray, state: dict[str, Any]) -> Any:
         """The setpoint action (float); with a tank, [setpoint, storage] actions, the storage one
-        the network's residual on the carbon-spread dispatch (:func:`policy_tank_command`). An
+        the network's residual on the carbon-spread dispatch (:func:`policy_action`). An
         agent trained without a tank in an env with one sees its first 24 observations and
         leaves the tank idle."""
         import torch
@@ -129,11 +129,7 @@ class AgentController:
         n_in = self.model.observation_space.shape[0]
         with torch.no_grad():
             action = self.actor(torch.as_tensor(obs[:n_in], dtype=torch.float32).reshape(1, -1))
-        flat = action.reshape(-1).numpy().astype(float)
-        if flat.size == 1:
-            return float(flat[0])
-        flat[1] = policy_tank_command(obs, flat[1])
-        return flat
+        return policy_action(obs, action.numpy())
 
 
 def actor_network(model: Any) -> Any:

@@ -44,13 +44,9 @@ class NumpyPolicy:
 
     def act(self, obs: np.ndarray, state: dict[str, Any]) -> Any:
         """As :meth:`apps.cooling.agents.AgentController.act` (the tank output is a residual)."""
-        from apps.cooling.env import policy_tank_command
+        from apps.cooling.env import policy_action
 
-        out = self.predict(obs.reshape(1, -1))[0].astype(float)
-        if out.size == 1:
-            return float(out[0])
-        out[1] = policy_tank_command(obs, out[1])
-        return out
+        return policy_action(obs, self.predict(obs.reshape(1, -1))[0])
 
     @property
     def size_bytes(self) -> int:

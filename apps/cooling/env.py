@@ -98,6 +98,17 @@ def policy_tank_command(obs: np.ndarray, residual: float) -> float:
     return float(np.clip(base + float(residual), -1.0, 1.0))
 
 
+def policy_action(obs: np.ndarray, raw: np.ndarray) -> float | np.ndarray:
+    """A learned policy's action from its network output ``raw``: the setpoint value (float)
+    without a tank; with one, [setpoint, :func:`policy_tank_command`]. What the agent and the
+    compact policy both serve."""
+    flat = np.asarray(raw, float).reshape(-1).copy()
+    if flat.size == 1:
+        return float(flat[0])
+    flat[1] = policy_tank_command(obs, flat[1])
+    return flat
+
+
 class CoolingEnv(gym.Env):
     """Cooling control over one or more scenarios; an episode is ``episode_days`` of the season."""
 
@@ -226,6 +237,17 @@ class CoolingEnv(gym.Env):
                 best_c, best_w = sp, w
         return best_c
 
+    def _redo_toward(self, out: Any, before: float, previous_c: float, goal_c: float,
+                     k: int) -> Any:
+        """Step ``k`` redone from state ``before`` with the setpoint moved from ``previous_c``
+        toward ``goal_c`` (clamped, rate-limited); ``out`` when that leaves it where it is."""
+        moved_c = clamp(rate_limit(previous_c, goal_c, self.dt_s), self.envelope)
+        if moved_c == self.setpoint_c:
+            return out
+        self.building.reset(before)
+        self.setpoint_c = moved_c
+        return self.building.step(self.sc.drivers, k, moved_c, self.dt_s)
+
     def _dr_layer(self, out: Any, before: float, previous_c: float, target_c: float,
                   command: float, limit_w: float, k: int) -> tuple[Any, float]:
         """The demand-response layer of a plant with a tank, the same for every controller: in an
@@ -236,7 +258,7 @@ class CoolingEnv(gym.Env):
         plant's least-import setpoint in the comfort band (:meth:`_dr_setpoint_c`), or the
         controller's own if it lies beyond it. Returns the step and the tank command."""
         assert self.tank is not None
-        env, tank = self.envelope, self.tank
+        tank = self.tank
 
         def best_w(o: Any) -> float:  # import with the most the tank can deliver
             return o.elec_w - tank.max_discharge_w_th(o.cooling_w * (1.0 - o.free_cooling),
@@ -246,11 +268,7 @@ class CoolingEnv(gym.Env):
         if best_w(out) > limit_w or self._holding_import_w(sp, k, False) > limit_w:
             dr_c = self._dr_setpoint_c(k, False)
             goal_c = max(target_c, dr_c) if dr_c >= sp else min(target_c, dr_c)
-            moved_c = clamp(rate_limit(previous_c, goal_c, self.dt_s), env)
-            if moved_c != sp:
-                self.building.reset(before)
-                self.setpoint_c = moved_c
-                out = self.building.step(self.sc.drivers, k, moved_c, self.dt_s)
+            out = self._redo_toward(out, before, previous_c, goal_c, k)
         # aim 1 W under the limit, so rounding never reads as a breach
         needed = max(out.elec_w - (limit_w - 1.0), 0.0) * out.cop / tank.p.max_rate_w_th
         return out, dr_storage_command(command, tank.soc, True, needed)
@@ -276,12 +294,7 @@ class CoolingEnv(gym.Env):
         if steps <= sph and self._holding_import_w(sp, k + steps, True) > limit_w:
             dr_c = self._dr_setpoint_c(k + steps, True)
             if dr_c < sp:
-                moved_c = clamp(rate_limit(previous_c, min(target_c, dr_c), self.dt_s),
-                                self.envelope)
-                if moved_c != sp:
-                    self.building.reset(before)
-                    self.setpoint_c = moved_c
-                    out = self.building.step(self.sc.drivers, k, moved_c, self.dt_s)
+                out = self._redo_toward(out, before, previous_c, min(target_c, dr_c), k)
         hours = steps * self.dt_s / 3600.0
         return out, dr_prepare_command(command, self.tank.soc, hours, self.tank.p.hours_to_full)
 
