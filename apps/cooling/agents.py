@@ -20,8 +20,9 @@ from apps.cooling.scenario import ScenarioSpec
 ALGOS = ("sac", "ppo")
 # PPO's initial log std of the tank action (the setpoint's stays 0, std 1). With std 1 the tank's
 # exploring dispatch is near random, so a stored kWh is worth less than it cost and PPO learns
-# to leave the tank alone (measured: a policy that never charges); std 0.22 explores around the
-# carbon-spread dispatch the tank action is a residual on (policy_tank_command).
+# to leave the tank alone; std 0.22 explores around the carbon-spread dispatch the tank action
+# is a residual on (policy_tank_command). Measured by benchmarks/cooling_tank_policy.py
+# (variants residual-std1 vs residual: -20.8 % vs -27.2 % CO2 on the validation window).
 TANK_LOG_STD_INIT = -1.5
 
 

@@ -20,7 +20,8 @@ SHOWN = (("energy_kwh_per_m2", "kWh/m2", 2), ("cooling_kwh_per_m2", "cool kWh/m2
 
 PPO_STEPS = 20_000
 # With a tank the residual tank action needs more steps and drifts with many more (validation
-# window, CO2 vs naive: 50 k -25.0 %, 100 k -27.2 %, 200 k -24.9 %; docs/cooling.md).
+# window, CO2 vs naive: 50 k -25.0 %, 100 k -27.2 %, 200 k -24.6 %:
+# `python benchmarks/cooling_tank_policy.py --variants residual --steps 50000 100000 200000`).
 STORAGE_PPO_STEPS = 100_000
 
 
